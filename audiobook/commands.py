@@ -1,0 +1,176 @@
+"""The ``build``, ``inspect`` and ``voices`` commands; each parses options and calls one function."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from audiobook.cli import InvalidInput, RunFailed, configure_logging, fail, main
+from audiobook.cluster import ClusterRequest, embedded_workers, engine_threads, open_client
+from audiobook.config import setting
+from pipeline.errors import EngineError, FfmpegError, InvalidBookError
+from pipeline.records import SynthesisSettings
+
+logger = logging.getLogger(__name__)
+
+ENGINE_CHOICE = click.Choice(["piper", "espeak"])
+
+
+def synthesis_settings(
+    engine: str | None, voice: str | None, language: str | None, threads: int
+) -> SynthesisSettings:
+    """Merge command-line options over dask.config into the run's settings."""
+    return SynthesisSettings(
+        engine=setting("engine", engine),
+        voice=setting("voice", voice) or "",
+        language=setting("language", language) or "",
+        length_scale=float(setting("length-scale")),
+        sentence_silence=float(setting("silence.sentence")),
+        paragraph_silence=float(setting("silence.paragraph")),
+        chapter_silence=float(setting("silence.chapter")),
+        engine_threads=threads,
+        audio_bitrate=str(setting("bitrate")),
+    )
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Audiobook to write; default: INPUT with .m4b.")
+@click.option("--engine", type=ENGINE_CHOICE, help="Speech engine. [default: piper]")
+@click.option("--voice", help="Piper: path of an .onnx voice; espeak: a voice name (see `audiobook voices`).")
+@click.option("--language", help="Language tag of the text (en, en-GB, fr); default: the book's own.")
+@click.option("--workers", type=click.IntRange(min=1), help="Embedded cluster: worker processes. [default: one per core]")
+@click.option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+@click.option("--scheduler-file", type=click.Path(path_type=Path), help="Scheduler file written by `dask scheduler --scheduler-file`.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Sentences per synthesize task. [default: 1]")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of the run to this file.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging and tracebacks.")
+def build(
+    input_path: Path,
+    output: Path | None,
+    engine: str | None,
+    voice: str | None,
+    language: str | None,
+    workers: int | None,
+    scheduler: str | None,
+    scheduler_file: Path | None,
+    batch_size: int | None,
+    report_path: Path | None,
+    overwrite: bool,
+    verbose: bool,
+) -> None:
+    """Convert the e-book INPUT (EPUB, text, Markdown, HTML) into an M4B audiobook."""
+    from audiobook.coordinator import BuildRequest, OutputExistsError, build_audiobook
+    from audiobook.report import build_report, write_json
+
+    configure_logging(verbose)
+    output = output or input_path.with_suffix(".m4b")
+    if output.suffix.lower() != ".m4b":
+        raise InvalidInput(f"output {str(output)!r} must end in .m4b; M4B is the only format so far")
+    if not output.parent.is_dir():
+        raise InvalidInput(f"output folder {str(output.parent)!r} does not exist; create it first")
+
+    cluster = ClusterRequest(
+        scheduler=setting("scheduler", scheduler),
+        scheduler_file=str(setting("scheduler-file", scheduler_file) or "") or None,
+        workers=setting("workers", workers),
+        threads_per_worker=int(setting("threads-per-worker")),
+        dashboard_address=str(setting("dashboard-address")),
+    )
+    attached = bool(cluster.scheduler or cluster.scheduler_file)
+    threads = 1 if attached else engine_threads(embedded_workers(cluster), cluster.threads_per_worker)
+    request = BuildRequest(
+        input=input_path,
+        output=output,
+        settings=synthesis_settings(engine, voice, language, threads),
+        batch_size=int(setting("batch-size", batch_size)),
+        retries=int(setting("retries")),
+        overwrite=overwrite,
+        progress_interval=float(setting("progress-interval")),
+    )
+    _check_request(request, verbose)
+
+    try:
+        with open_client(cluster) as client:
+            click.echo(f"Dashboard: {client.dashboard_link}", err=True)
+            result = build_audiobook(request, client)
+    except (InvalidBookError, OutputExistsError) as err:
+        fail(err, verbose, InvalidInput)
+    except (EngineError, FfmpegError, OSError) as err:
+        fail(err, verbose, RunFailed)
+
+    report = build_report(result, input_path, output)
+    if report_path:
+        write_json(report, report_path)
+    click.echo(
+        f"Wrote {output}: {len(result.marks)} chapters, {report['audio_duration']:.1f} s of audio "
+        f"in {result.wall_time:.1f} s"
+    )
+
+
+def _check_request(request, verbose: bool) -> None:  # noqa: ANN001
+    """Fail fast, before a cluster starts, on inputs and voices that cannot work."""
+    from audiobook.coordinator import OutputExistsError
+    from pipeline.ingest import read_book
+
+    if request.output.exists() and not request.overwrite:
+        fail(OutputExistsError(f"{request.output} already exists; pass --overwrite to replace it"), verbose, InvalidInput)
+    try:
+        read_book(request.input)
+        if request.settings.engine == "piper":
+            from pipeline.speech.piper import resolve_voice_path
+
+            resolve_voice_path(request.settings.voice)
+    except (InvalidBookError, EngineError) as err:
+        fail(err, verbose, InvalidInput)
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--engine", type=ENGINE_CHOICE, help="Engine whose sentence length limit applies. [default: piper]")
+@click.option("--language", help="Language tag of the text; default: the book's own.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object, with every chapter's sentences.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging and tracebacks.")
+def inspect(input_path: Path, engine: str | None, language: str | None, as_json: bool, verbose: bool) -> None:
+    """Show INPUT's chapters, sentence and word counts and estimated length, without synthesis."""
+    from audiobook.coordinator import prepare_book
+    from audiobook.report import inspect_book
+
+    configure_logging(verbose)
+    settings = synthesis_settings(engine, None, language, 1)
+    try:
+        book, settings, sentences = prepare_book(input_path, settings)
+    except (InvalidBookError, EngineError) as err:
+        fail(err, verbose, InvalidInput)
+
+    summary = inspect_book(book, sentences)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+
+    authors = ", ".join(book.authors) or "unknown author"
+    click.echo(f"{book.title} by {authors} [{book.language}]")
+    for chapter in summary["chapters"]:
+        click.echo(
+            f"{chapter['index']:4d}  {chapter['title'][:50]:50}  {chapter['sentence_count']:5d} sentences"
+            f"  {chapter['word_count']:6d} words  ~{chapter['estimated_seconds'] / 60:5.1f} min"
+        )
+    click.echo(
+        f"{len(summary['chapters'])} chapters, {summary['sentence_count']} sentences, "
+        f"{summary['word_count']} words, about {summary['estimated_seconds'] / 3600:.1f} h of audio"
+    )
+
+
+@main.command()
+@click.option("--engine", type=ENGINE_CHOICE, help="List only this engine's voices.")
+def voices(engine: str | None) -> None:
+    """List the speech engines and voices available on this machine."""
+    from pipeline.speech import list_voices
+
+    configure_logging(False)
+    for voice in list_voices(engine):
+        click.echo(f"{voice.engine:7} {voice.name:28} {voice.language:10} {voice.description}")
