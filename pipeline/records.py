@@ -81,7 +81,8 @@ class SynthesisSettings:
     """Everything that decides how a sentence sounds and how chapters are laid out."""
 
     engine: str = "piper"
-    """Speech engine name: ``piper`` or ``espeak``."""
+    """Speech engine name: ``piper``, ``espeak``, or ``module:Class`` for an engine of
+    your own (a SpeechEngine subclass taking ``settings`` as its only argument)."""
 
     voice: str = ""
     """Engine-specific voice: a Piper ``.onnx`` path or an espeak-ng voice name; empty for the default."""
@@ -109,6 +110,10 @@ class SynthesisSettings:
 
     audio_bitrate: str = "64k"
     """AAC bitrate of the chapter files, in ffmpeg's notation."""
+
+    isolate: bool = True
+    """Run the engine in a child process of the worker, so that a native crash fails one
+    sentence instead of killing the worker. It does not change the audio."""
 
 
 @dataclass(frozen=True)

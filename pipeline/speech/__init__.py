@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 
@@ -21,12 +22,29 @@ _engines_lock = threading.Lock()
 def _engine_key(settings: SynthesisSettings) -> tuple:
     return (
         settings.engine, settings.voice, settings.language,
-        settings.length_scale, settings.engine_threads, settings.use_cuda,
+        settings.length_scale, settings.engine_threads, settings.use_cuda, settings.isolate,
     )
+
+
+def _plugin_class(name: str) -> type[SpeechEngine]:
+    module_name, _, class_name = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        engine = getattr(module, class_name)
+    except (ImportError, AttributeError) as err:
+        raise EngineError(
+            f"speech engine {name!r} cannot be imported: {err}; check that the module is "
+            "installed on every worker"
+        ) from err
+    if not (isinstance(engine, type) and issubclass(engine, SpeechEngine)):
+        raise EngineError(f"speech engine {name!r} is not a SpeechEngine subclass")
+    return engine
 
 
 def engine_class(name: str) -> type[SpeechEngine]:
     """Return the engine class for ``name`` without loading a voice."""
+    if ":" in name:
+        return _plugin_class(name)
     if name == "piper":
         from pipeline.speech.piper import PiperEngine
 
@@ -57,6 +75,8 @@ def create_engine(settings: SynthesisSettings) -> SpeechEngine:
             language=settings.language,
             length_scale=settings.length_scale,
         )
+    if ":" in settings.engine:
+        return _plugin_class(settings.engine)(settings)  # type: ignore[call-arg]
     raise EngineError(
         f"unknown speech engine {settings.engine!r}; choose one of: {', '.join(ENGINES)}"
     )
@@ -73,9 +93,18 @@ def load_engine(settings: SynthesisSettings) -> SpeechEngine:
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = create_engine(settings)
+            engine = _new_engine(settings)
             _engines[key] = engine
     return engine
+
+
+def _new_engine(settings: SynthesisSettings) -> SpeechEngine:
+    if not settings.isolate:
+        return create_engine(settings)
+
+    from pipeline.speech.isolated import IsolatedEngine
+
+    return IsolatedEngine(settings, engine_class(settings.engine).max_chars)
 
 
 def list_voices(engine: str | None = None) -> list[VoiceInfo]:
