@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from audiobook.config import setting
+import audiobook.config  # noqa: F401  registers the defaults with dask.config
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ class RunFailed(click.ClickException):
     exit_code = EXIT_FAILED
 
 
-def fail(err: Exception, verbose: bool, exception_type: type[click.ClickException]) -> None:
+def fail(err: Exception, verbose: bool, exception_type: type[click.ClickException]) -> NoReturn:
     """Raise ``exception_type`` with ``err``'s message, logging the traceback under ``-v``."""
     if verbose:
         logger.exception("%s", err)

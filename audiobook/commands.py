@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -16,7 +18,7 @@ from pipeline.records import SynthesisSettings
 
 logger = logging.getLogger(__name__)
 
-ENGINE_CHOICE = click.Choice(["piper", "espeak"])
+ENGINE_HELP = "Speech engine: piper, espeak, or module:Class for an engine of your own. [default: piper]"
 
 
 def synthesis_settings(
@@ -39,13 +41,15 @@ def synthesis_settings(
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Audiobook to write; default: INPUT with .m4b.")
-@click.option("--engine", type=ENGINE_CHOICE, help="Speech engine. [default: piper]")
+@click.option("--engine", help=ENGINE_HELP)
 @click.option("--voice", help="Piper: path of an .onnx voice; espeak: a voice name (see `audiobook voices`).")
 @click.option("--language", help="Language tag of the text (en, en-GB, fr); default: the book's own.")
 @click.option("--workers", type=click.IntRange(min=1), help="Embedded cluster: worker processes. [default: one per core]")
 @click.option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
 @click.option("--scheduler-file", type=click.Path(path_type=Path), help="Scheduler file written by `dask scheduler --scheduler-file`.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Sentences per synthesize task. [default: 1]")
+@click.option("--gpu", is_flag=True, help="Run speech tasks only on workers started with `--resources GPU=1`, using CUDA there.")
+@click.option("--performance-report", type=click.Path(path_type=Path), help="Write Dask's performance report of the run to this HTML file.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of the run to this file.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging and tracebacks.")
@@ -59,12 +63,16 @@ def build(
     scheduler: str | None,
     scheduler_file: Path | None,
     batch_size: int | None,
+    gpu: bool,
+    performance_report: Path | None,
     report_path: Path | None,
     overwrite: bool,
     verbose: bool,
 ) -> None:
     """Convert the e-book INPUT (EPUB, text, Markdown, HTML) into an M4B audiobook."""
-    from audiobook.coordinator import BuildRequest, OutputExistsError, build_audiobook
+    from distributed import performance_report as dask_performance_report
+
+    from audiobook.coordinator import BuildRequest, OutputExistsError, RunFailedError, build_audiobook
     from audiobook.report import build_report, write_json
 
     configure_logging(verbose)
@@ -86,21 +94,23 @@ def build(
     request = BuildRequest(
         input=input_path,
         output=output,
-        settings=synthesis_settings(engine, voice, language, threads),
+        settings=replace(synthesis_settings(engine, voice, language, threads), use_cuda=gpu),
         batch_size=int(setting("batch-size", batch_size)),
         retries=int(setting("retries")),
         overwrite=overwrite,
         progress_interval=float(setting("progress-interval")),
+        speech_resources={"GPU": 1} if gpu else None,
     )
     _check_request(request, verbose)
 
     try:
         with open_client(cluster) as client:
             click.echo(f"Dashboard: {client.dashboard_link}", err=True)
-            result = build_audiobook(request, client)
+            with dask_performance_report(str(performance_report)) if performance_report else nullcontext():
+                result = build_audiobook(request, client)
     except (InvalidBookError, OutputExistsError) as err:
         fail(err, verbose, InvalidInput)
-    except (EngineError, FfmpegError, OSError) as err:
+    except (RunFailedError, EngineError, FfmpegError, OSError) as err:
         fail(err, verbose, RunFailed)
 
     report = build_report(result, input_path, output)
@@ -116,11 +126,13 @@ def _check_request(request, verbose: bool) -> None:  # noqa: ANN001
     """Fail fast, before a cluster starts, on inputs and voices that cannot work."""
     from audiobook.coordinator import OutputExistsError
     from pipeline.ingest import read_book
+    from pipeline.speech import engine_class
 
     if request.output.exists() and not request.overwrite:
         fail(OutputExistsError(f"{request.output} already exists; pass --overwrite to replace it"), verbose, InvalidInput)
     try:
         read_book(request.input)
+        engine_class(request.settings.engine)
         if request.settings.engine == "piper":
             from pipeline.speech.piper import resolve_voice_path
 
@@ -131,7 +143,7 @@ def _check_request(request, verbose: bool) -> None:  # noqa: ANN001
 
 @main.command()
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("--engine", type=ENGINE_CHOICE, help="Engine whose sentence length limit applies. [default: piper]")
+@click.option("--engine", help="Engine whose sentence length limit applies. [default: piper]")
 @click.option("--language", help="Language tag of the text; default: the book's own.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, with every chapter's sentences.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging and tracebacks.")
@@ -166,7 +178,7 @@ def inspect(input_path: Path, engine: str | None, language: str | None, as_json:
 
 
 @main.command()
-@click.option("--engine", type=ENGINE_CHOICE, help="List only this engine's voices.")
+@click.option("--engine", type=click.Choice(["piper", "espeak"]), help="List only this engine's voices.")
 def voices(engine: str | None) -> None:
     """List the speech engines and voices available on this machine."""
     from pipeline.speech import list_voices
@@ -174,3 +186,49 @@ def voices(engine: str | None) -> None:
     configure_logging(False)
     for voice in list_voices(engine):
         click.echo(f"{voice.engine:7} {voice.name:28} {voice.language:10} {voice.description}")
+
+
+@main.command()
+@click.option("--scheduler", help="Address of the scheduler whose workers to list.")
+@click.option("--scheduler-file", type=click.Path(path_type=Path), help="Scheduler file written by `dask scheduler --scheduler-file`.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging and tracebacks.")
+def workers(scheduler: str | None, scheduler_file: Path | None, as_json: bool, verbose: bool) -> None:
+    """List the workers of a cluster and have each speak a test phrase with every engine.
+
+    Exits with 1 when a worker cannot speak with the configured engine.
+    """
+    import dataclasses
+
+    from audiobook.workers import survey_workers
+
+    configure_logging(verbose)
+    cluster = ClusterRequest(
+        scheduler=setting("scheduler", scheduler),
+        scheduler_file=str(setting("scheduler-file", scheduler_file) or "") or None,
+        workers=setting("workers"),
+        dashboard_address=str(setting("dashboard-address")),
+    )
+    settings = synthesis_settings(None, None, None, 1)
+    with open_client(cluster) as client:
+        reports = survey_workers(client, settings)
+
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(report) for report in reports], indent=2))
+    else:
+        for report in reports:
+            resources = ", ".join(f"{name}={value:g}" for name, value in report.resources.items()) or "none"
+            click.echo(
+                f"{report.address}  threads={report.threads}  memory={report.memory_limit / 2**30:.1f} GiB"
+                f"  device={report.device}  resources={resources}  voices: {'; '.join(report.voices)}"
+            )
+            for check in report.checks:
+                outcome = f"ok, {check.seconds:.2f} s ({check.voice})" if not check.error else f"FAILED: {check.error}"
+                click.echo(f"    {check.engine:7} {outcome}")
+
+    broken = [
+        report.address for report in reports
+        for check in report.checks if check.engine in (settings.engine, "all") and check.error
+    ]
+    if broken:
+        raise RunFailed(f"{len(broken)} worker(s) cannot speak with {settings.engine}: {', '.join(broken)}")

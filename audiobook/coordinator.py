@@ -26,6 +26,10 @@ class OutputExistsError(FileExistsError):
     """The output file exists and ``--overwrite`` was not given."""
 
 
+class RunFailedError(RuntimeError):
+    """A task still failed after its retries; the message names the chapter and sentence."""
+
+
 @dataclass(frozen=True)
 class BuildRequest:
     """One book to convert and how."""
@@ -50,6 +54,9 @@ class BuildRequest:
 
     progress_interval: float = 10.0
     """Seconds between progress log lines when stderr is not a terminal."""
+
+    speech_resources: dict[str, float] | None = None
+    """Worker resources each synthesize task needs (``{"GPU": 1}`` for ``--gpu``)."""
 
 
 @dataclass(frozen=True)
@@ -124,9 +131,9 @@ def _collect_chapters(
 
     paths: dict[int, Path] = {}
     for future in pending:
+        if future.status == "error":
+            _raise_task_error(future, book)
         if future.key in batch_sentences:
-            if future.status == "error":
-                future.result()  # re-raises the task's error; audio never comes here
             progress.sentences_finished(batch_sentences[future.key])
             future.release()
             continue
@@ -145,6 +152,18 @@ def _collect_chapters(
     return paths, timeline_future.result()
 
 
+def _raise_task_error(future, book: Book) -> None:  # noqa: ANN001
+    """Raise RunFailedError naming the chapter (index and title) of a failed task."""
+    error = future.exception()
+    key = str(future.key)
+    chapter_index = int(key.split("-")[1][1:])
+    title = next((chapter.title for chapter in book.chapters if chapter.index == chapter_index), "")
+    logger.error("book %s: task %s failed after its retries: %s", book.title, key, error)
+    raise RunFailedError(
+        f"book {book.title!r}, chapter {chapter_index} {title!r}: {error}"
+    ) from error
+
+
 def build_audiobook(request: BuildRequest, client: Client) -> BuildResult:
     """Convert ``request.input`` to ``request.output`` on ``client``'s cluster.
 
@@ -160,7 +179,9 @@ def build_audiobook(request: BuildRequest, client: Client) -> BuildResult:
         raise OutputExistsError(f"{request.output} already exists; pass --overwrite to replace it")
 
     book, settings, sentences = prepare_book(request.input, request.settings)
-    graph = compile_book_graph(book, sentences, settings, request.batch_size)
+    graph = compile_book_graph(
+        book, sentences, settings, request.batch_size, request.speech_resources
+    )
     progress = Progress(book.title, sum(map(len, sentences)), len(book.chapters), request.progress_interval)
     work_dir = Path(tempfile.mkdtemp(prefix=f".audiobook-{graph.token}-", dir=request.output.parent))
 

@@ -32,6 +32,11 @@ def build_report(result: BuildResult, input_path: Path, output_path: Path) -> di
         "engine": result.settings.engine,
         "voice": result.voice_id,
         "sample_rate": rate,
+        "silence": {
+            "sentence": result.settings.sentence_silence,
+            "paragraph": result.settings.paragraph_silence,
+            "chapter": result.settings.chapter_silence,
+        },
         "chapters": [
             {
                 "index": mark.index,
@@ -41,6 +46,8 @@ def build_report(result: BuildResult, input_path: Path, output_path: Path) -> di
                 "duration": round(mark.duration, 6),
                 "start_samples": mark.start,
                 "samples": mark.samples,
+                "speech_samples": mark.speech_samples,
+                "padding_samples": mark.padding,
             }
             for mark in marks
         ],
@@ -63,7 +70,10 @@ def inspect_book(book: Book, sentences: list[tuple[Sentence, ...]]) -> dict[str,
                 "sentence_count": len(chapter_sentences),
                 "word_count": words,
                 "estimated_seconds": round(words / WORDS_PER_MINUTE * 60, 1),
-                "sentences": [sentence.text for sentence in chapter_sentences],
+                "sentences": [
+                    {"index": sentence.index, "text": sentence.text, "paragraph_end": sentence.paragraph_end}
+                    for sentence in chapter_sentences
+                ],
             }
         )
     return {

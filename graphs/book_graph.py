@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import dask
@@ -59,6 +60,7 @@ def compile_book_graph(
     sentences: Sequence[Sequence[Sentence]],
     settings: SynthesisSettings,
     batch_size: int = 1,
+    speech_resources: dict[str, float] | None = None,
 ) -> BookGraph:
     """Build the graph for ``book``.
 
@@ -72,6 +74,9 @@ def compile_book_graph(
         Voice and layout settings, shipped to every node.
     batch_size
         Sentences per synthesize node; 1 gives one node per sentence.
+    speech_resources
+        Worker resources each synthesize node needs, such as ``{"GPU": 1}``, matching
+        ``dask worker --resources GPU=1``. Chapter and book nodes need none.
 
     Returns
     -------
@@ -91,14 +96,15 @@ def compile_book_graph(
     batch_nodes = []
 
     for chapter, chapter_sentences in zip(book.chapters, sentences):
-        batches = [
-            dask.delayed(synthesize_sentences, pure=True)(
-                tuple(chapter_sentences[start : start + batch_size]),
-                settings,
-                dask_key_name=sentence_key(chapter.index, chapter_sentences[start].index, token),
-            )
-            for start in range(0, len(chapter_sentences), batch_size)
-        ]
+        with dask.annotate(resources=speech_resources) if speech_resources else nullcontext():
+            batches = [
+                dask.delayed(synthesize_sentences, pure=True)(
+                    tuple(chapter_sentences[start : start + batch_size]),
+                    settings,
+                    dask_key_name=sentence_key(chapter.index, chapter_sentences[start].index, token),
+                )
+                for start in range(0, len(chapter_sentences), batch_size)
+            ]
         batch_nodes += [
             (node, len(chapter_sentences[start : start + batch_size]))
             for node, start in zip(batches, range(0, len(chapter_sentences), batch_size))

@@ -205,6 +205,12 @@ class ChapterTiming:
     sentence_count: int
     """Number of sentences spoken in the chapter."""
 
+    speech_samples: int = 0
+    """Samples of speech in the chapter: the sum of its sentences' lengths."""
+
+    padding: int = 0
+    """Silence samples added at the end so the chapter fills whole codec frames."""
+
 
 @dataclass(frozen=True)
 class ChapterMark:
@@ -227,6 +233,12 @@ class ChapterMark:
 
     sentence_count: int
     """Number of sentences spoken in the chapter."""
+
+    speech_samples: int = 0
+    """Samples of speech in the chapter; the rest is silence and ``padding``."""
+
+    padding: int = 0
+    """Silence samples added at the chapter's end to fill whole codec frames."""
 
     @property
     def start_seconds(self) -> float:

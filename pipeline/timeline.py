@@ -18,6 +18,8 @@ def chapter_timing(chapter: ChapterAudio) -> ChapterTiming:
         samples=chapter.samples,
         sample_rate=chapter.sample_rate,
         sentence_count=len(chapter.sentences),
+        speech_samples=sum(sentence.length for sentence in chapter.sentences),
+        padding=chapter.padding,
     )
 
 
@@ -45,6 +47,8 @@ def build_timeline(timings: Sequence[ChapterTiming]) -> tuple[ChapterMark, ...]:
                 samples=timing.samples,
                 sample_rate=timing.sample_rate,
                 sentence_count=timing.sentence_count,
+                speech_samples=timing.speech_samples,
+                padding=timing.padding,
             )
         )
         start += timing.samples
