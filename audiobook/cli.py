@@ -50,7 +50,7 @@ def fail(err: Exception, verbose: bool, exception_type: type[click.ClickExceptio
     raise exception_type(str(err)) from err
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="audiobook", context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dask-audiobook")
 def main() -> None:
     """Turn e-books into chaptered audiobooks on a Dask cluster."""

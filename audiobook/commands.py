@@ -210,6 +210,7 @@ def workers(scheduler: str | None, scheduler_file: Path | None, as_json: bool, v
         dashboard_address=str(setting("dashboard-address")),
     )
     settings = synthesis_settings(None, None, None, 1)
+    settings = replace(settings, language=settings.language or "en")
     with open_client(cluster) as client:
         reports = survey_workers(client, settings)
 

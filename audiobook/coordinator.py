@@ -11,7 +11,7 @@ from pathlib import Path
 
 from distributed import Client, as_completed
 
-from graphs.book_graph import BookGraph, compile_book_graph
+from graphs.book_graph import BookGraph, compile_book_graph, submit_book_graph
 import pipeline.ingest
 from pipeline.publish import concatenate_chapters
 from pipeline.records import Book, ChapterAudio, ChapterMark, Sentence, SynthesisSettings
@@ -118,15 +118,12 @@ def _collect_chapters(
     The synthesize futures are held only to count progress and are released as each
     finishes; the chapter node keeps its inputs alive on the cluster until it has run.
     """
-    batch_nodes = [node for node, _ in graph.batches]
-    futures = client.compute([*graph.chapters, *batch_nodes, graph.timeline], retries=retries)
-    chapter_futures = futures[: len(graph.chapters)]
+    futures = submit_book_graph(client, graph, retries)
     batch_sentences = {
-        future.key: count
-        for future, (_, count) in zip(futures[len(graph.chapters) : -1], graph.batches)
+        future.key: count for future, (_, count) in zip(futures.batches, graph.batches)
     }
-    timeline_future = futures[-1]
-    pending = as_completed(futures[:-1])
+    timeline_future = futures.timeline
+    pending = as_completed([*futures.chapters, *futures.batches])
     del futures
 
     paths: dict[int, Path] = {}
@@ -148,7 +145,6 @@ def _collect_chapters(
         future.release()
         del chapter
 
-    del chapter_futures
     return paths, timeline_future.result()
 
 

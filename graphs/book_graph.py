@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import dask
 from dask.delayed import Delayed
+from distributed import Client, Future
 
 from graphs.tasks import assemble_chapter, synthesize_sentences
 from pipeline.records import Book, Sentence, SynthesisSettings
@@ -33,6 +33,9 @@ class BookGraph:
 
     timeline: Delayed
     """The book node; it computes the tuple of ChapterMark from the chapter timings only."""
+
+    speech_resources: dict[str, float] | None = None
+    """Worker resources every synthesize node needs, or None."""
 
 
 def graph_token(book: Book, settings: SynthesisSettings) -> str:
@@ -76,7 +79,8 @@ def compile_book_graph(
         Sentences per synthesize node; 1 gives one node per sentence.
     speech_resources
         Worker resources each synthesize node needs, such as ``{"GPU": 1}``, matching
-        ``dask worker --resources GPU=1``. Chapter and book nodes need none.
+        ``dask worker --resources GPU=1``; ``submit_book_graph`` applies them. Chapter
+        and book nodes need none.
 
     Returns
     -------
@@ -96,15 +100,14 @@ def compile_book_graph(
     batch_nodes = []
 
     for chapter, chapter_sentences in zip(book.chapters, sentences):
-        with dask.annotate(resources=speech_resources) if speech_resources else nullcontext():
-            batches = [
-                dask.delayed(synthesize_sentences, pure=True)(
-                    tuple(chapter_sentences[start : start + batch_size]),
-                    settings,
-                    dask_key_name=sentence_key(chapter.index, chapter_sentences[start].index, token),
-                )
-                for start in range(0, len(chapter_sentences), batch_size)
-            ]
+        batches = [
+            dask.delayed(synthesize_sentences, pure=True)(
+                tuple(chapter_sentences[start : start + batch_size]),
+                settings,
+                dask_key_name=sentence_key(chapter.index, chapter_sentences[start].index, token),
+            )
+            for start in range(0, len(chapter_sentences), batch_size)
+        ]
         batch_nodes += [
             (node, len(chapter_sentences[start : start + batch_size]))
             for node, start in zip(batches, range(0, len(chapter_sentences), batch_size))
@@ -128,5 +131,39 @@ def compile_book_graph(
         book.title, token, len(chapter_nodes), sum(map(len, sentences)), batch_size,
     )
     return BookGraph(
-        token=token, chapters=tuple(chapter_nodes), batches=tuple(batch_nodes), timeline=timeline
+        token=token,
+        chapters=tuple(chapter_nodes),
+        batches=tuple(batch_nodes),
+        timeline=timeline,
+        speech_resources=speech_resources,
     )
+
+
+@dataclass
+class BookFutures:
+    """The futures of a submitted book graph."""
+
+    chapters: list[Future]
+    """One per chapter, in chapter order."""
+
+    batches: list[Future]
+    """One per synthesize node, in the order of ``BookGraph.batches``."""
+
+    timeline: Future
+    """The book node's future."""
+
+
+def submit_book_graph(client: Client, graph: BookGraph, retries: int) -> BookFutures:
+    """Send the graph to the scheduler and return its futures.
+
+    The synthesize nodes go first, in their own submission, because resource
+    restrictions apply to a whole submission: this way only speech tasks wait for a
+    worker with ``speech_resources``, and chapter encoding runs on any worker. The
+    second submission names the same synthesize keys, and the scheduler keeps the
+    tasks it already has.
+    """
+    batches = client.compute(
+        [node for node, _ in graph.batches], retries=retries, resources=graph.speech_resources
+    )
+    *chapters, timeline = client.compute([*graph.chapters, graph.timeline], retries=retries)
+    return BookFutures(chapters=chapters, batches=batches, timeline=timeline)
