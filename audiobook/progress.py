@@ -14,7 +14,9 @@ logger = logging.getLogger(__name__)
 class Progress:
     """Count synthesized sentences and finished chapters of one book."""
 
-    def __init__(self, book: str, sentences: int, chapters: int, interval: float) -> None:
+    def __init__(
+        self, book: str, sentences: int, chapters: int, interval: float, bar: bool = True
+    ) -> None:
         self.book = book
         self.sentences_total = sentences
         self.chapters_total = chapters
@@ -23,7 +25,7 @@ class Progress:
         self._interval = interval
         self._last_log = time.monotonic()
         self._bar = None
-        if sys.stderr.isatty():
+        if bar and sys.stderr.isatty():
             self._bar = click.progressbar(
                 length=sentences, label=f"{book}", file=sys.stderr, show_pos=True, show_eta=True
             )

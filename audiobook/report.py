@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -31,7 +32,10 @@ def build_report(result: BuildResult, input_path: Path, output_path: Path) -> di
         "language": result.settings.language,
         "engine": result.settings.engine,
         "voice": result.voice_id,
+        "format": result.settings.output_format,
+        "files": [str(path) for path in result.written],
         "sample_rate": rate,
+        "loudness": _loudness_report(result),
         "silence": {
             "sentence": result.settings.sentence_silence,
             "paragraph": result.settings.paragraph_silence,
@@ -48,13 +52,35 @@ def build_report(result: BuildResult, input_path: Path, output_path: Path) -> di
                 "samples": mark.samples,
                 "speech_samples": mark.speech_samples,
                 "padding_samples": mark.padding,
+                "sentences_reused": mark.reused,
             }
             for mark in marks
         ],
         "total_sentences": sum(mark.sentence_count for mark in marks),
+        "sentences_reused": sum(mark.reused for mark in marks),
+        "sentences_synthesized": sum(mark.sentence_count - mark.reused for mark in marks),
         "audio_duration": round(total_samples / rate, 6) if rate else 0.0,
         "audio_samples": total_samples,
         "wall_time": round(result.wall_time, 3),
+    }
+
+
+def _loudness_report(result: BuildResult) -> dict[str, Any] | None:
+    """Describe the gain plan: levels in LUFS, gains in dB, true peak in dBTP; None without one."""
+    plan = result.gain
+    if plan is None:
+        return None
+
+    def number(value: float) -> float | None:
+        return round(value, 2) if math.isfinite(value) else None
+
+    return {
+        "target": plan.target,
+        "measured": number(plan.measured),
+        "gain_db": number(plan.gain_db),
+        "leveled_chapters": {str(index): number(offset) for index, offset in plan.offsets_db},
+        "output": number(plan.output_loudness),
+        "true_peak": number(plan.true_peak_db),
     }
 
 
@@ -72,6 +98,8 @@ def inspect_book(book: Book, sentences: list[tuple[Sentence, ...]]) -> dict[str,
                 "estimated_seconds": round(words / WORDS_PER_MINUTE * 60, 1),
                 "sentences": [
                     {"index": sentence.index, "text": sentence.text, "paragraph_end": sentence.paragraph_end}
+                    # The spoken form is shown only where it differs from the printed text.
+                    | ({"spoken": sentence.spoken} if sentence.spoken else {})
                     for sentence in chapter_sentences
                 ],
             }

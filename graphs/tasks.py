@@ -6,9 +6,18 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from pipeline.audio import build_chapter_audio
+from pipeline.audio import build_chapter_audio, build_chapter_layout, encode_chapter
+from pipeline.cache import SentenceCache, sentence_key
 from pipeline.errors import EngineError
-from pipeline.records import ChapterAudio, Sentence, SpeechAudio, SynthesisSettings
+from pipeline.loudness import GainPlan, LoudnessStats, plan_gain
+from pipeline.records import (
+    CacheSettings,
+    ChapterAudio,
+    ChapterLayout,
+    Sentence,
+    SpeechAudio,
+    SynthesisSettings,
+)
 from pipeline.speech import load_engine
 
 logger = logging.getLogger(__name__)
@@ -19,9 +28,12 @@ libespeak-ng keep process-global state."""
 
 
 def synthesize_sentences(
-    sentences: Sequence[Sentence], settings: SynthesisSettings
+    sentences: Sequence[Sentence], settings: SynthesisSettings, cache: CacheSettings | None = None
 ) -> list[SpeechAudio]:
     """Speak a batch of sentences of one chapter with this worker's engine.
+
+    With a cache, each sentence is looked up first and every synthesized sentence is
+    stored, so a rerun after a crash speaks only what is missing.
 
     Raises
     ------
@@ -29,17 +41,28 @@ def synthesize_sentences(
         Naming the chapter, the sentence and the start of its text.
     """
     engine = load_engine(settings)
+    store = SentenceCache(cache.url) if cache and cache.url else None
     audios: list[SpeechAudio] = []
 
     for sentence in sentences:
+        key = sentence_key(sentence, settings, engine.cache_identity) if store else ""
+        found = store.get(key) if store and cache.read else None
+        if found is not None and found.sample_rate == engine.sample_rate:
+            audios.append(
+                SpeechAudio(sentence.chapter_index, sentence.index, found.pcm, found.sample_rate, reused=True)
+            )
+            continue
+
         with _synthesis_lock:
             try:
-                pcm = engine.synthesize(sentence.text)
+                pcm = engine.synthesize(sentence.speech_text)
             except EngineError as err:
                 raise EngineError(
                     f"chapter {sentence.chapter_index} sentence {sentence.index} "
                     f"({sentence.text[:80]!r}): {err}"
                 ) from err
+        if store:
+            _store_quietly(store, key, pcm, engine.sample_rate, sentence)
         audios.append(
             SpeechAudio(sentence.chapter_index, sentence.index, pcm, engine.sample_rate)
         )
@@ -48,6 +71,17 @@ def synthesize_sentences(
             sentence.chapter_index, sentence.index, len(pcm) // 2,
         )
     return audios
+
+
+def _store_quietly(store: SentenceCache, key: str, pcm: bytes, rate: int, sentence: Sentence) -> None:
+    """Store a sentence; a cache that cannot be written slows the next run but fails nothing."""
+    try:
+        store.put(key, pcm, rate)
+    except OSError as err:
+        logger.warning(
+            "cannot store c%03d-s%04d in the sentence cache %s: %s; check its permissions",
+            sentence.chapter_index, sentence.index, store.url, err,
+        )
 
 
 def assemble_chapter(
@@ -60,3 +94,37 @@ def assemble_chapter(
     """Join a chapter's synthesized batches in sentence order and encode the chapter."""
     audios = [audio for batch in batches for audio in batch]
     return build_chapter_audio(index, title, sentences, audios, settings)
+
+
+def lay_out_chapter_task(
+    index: int,
+    title: str,
+    sentences: Sequence[Sentence],
+    batches: Sequence[Sequence[SpeechAudio]],
+    settings: SynthesisSettings,
+) -> ChapterLayout:
+    """Join a chapter's synthesized batches in sentence order, resample once and measure it."""
+    audios = [audio for batch in batches for audio in batch]
+    return build_chapter_layout(index, title, sentences, audios, settings)
+
+
+def chapter_loudness(layout: ChapterLayout) -> tuple[int, LoudnessStats]:
+    """Return a chapter's index and loudness statistics, without its audio."""
+    return layout.index, layout.loudness
+
+
+def plan_book_gain(
+    measurements: Sequence[tuple[int, LoudnessStats]], settings: SynthesisSettings, book: str
+) -> GainPlan:
+    """Combine every chapter's statistics into the book's one gain plan."""
+    plan = plan_gain(measurements, settings.loudness_target, settings.true_peak_ceiling, book=book)
+    logger.info(
+        "book %s: measured %.2f LUFS, gain %+.2f dB, %d chapter(s) leveled, true peak %.2f dBTP",
+        book, plan.measured, plan.gain_db, len(plan.offsets_db), plan.true_peak_db,
+    )
+    return plan
+
+
+def encode_chapter_task(layout: ChapterLayout, plan: GainPlan, settings: SynthesisSettings) -> ChapterAudio:
+    """Apply the book's gain plan to a laid-out chapter and encode it once."""
+    return encode_chapter(layout, plan.chapter_gain_db(layout.index), settings)

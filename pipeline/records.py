@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipeline.loudness import LoudnessStats
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,12 @@ class Book:
     cover_media_type: str = ""
     """MIME type of ``cover`` (``image/jpeg`` or ``image/png``)."""
 
+    year: str = ""
+    """Publication date as the metadata gives it (``1897`` or ``1897-05-26``); empty when unknown."""
+
+    description: str = ""
+    """The publisher's summary of the book as plain text; empty when there is none."""
+
 
 @dataclass(frozen=True)
 class Sentence:
@@ -70,10 +80,19 @@ class Sentence:
     """Position within the chapter, starting at 1; task keys use it as ``s0001``."""
 
     text: str
-    """The text handed to the speech engine."""
+    """The sentence as the book prints it; captions show this."""
 
     paragraph_end: bool = False
     """True when the sentence ends its paragraph, so the longer paragraph pause follows."""
+
+    spoken: str = ""
+    """The text handed to the speech engine after normalization (numbers as words,
+    lexicon applied); empty means the same as ``text``."""
+
+    @property
+    def speech_text(self) -> str:
+        """What the engine speaks: ``spoken`` when set, else ``text``."""
+        return self.spoken or self.text
 
 
 @dataclass(frozen=True)
@@ -108,8 +127,22 @@ class SynthesisSettings:
     use_cuda: bool = False
     """Run Piper on a CUDA device when the worker has one."""
 
-    audio_bitrate: str = "64k"
-    """AAC bitrate of the chapter files, in ffmpeg's notation."""
+    audio_bitrate: str = ""
+    """Bitrate of a lossy output format in ffmpeg's notation (``64k``); empty for the
+    format's default. Lossless formats ignore it."""
+
+    output_format: str = "m4b"
+    """Output format name, a key of ``pipeline.formats.FORMATS``."""
+
+    sample_rate: int = 0
+    """Sample rate of the output in samples per second; 0 keeps the voice's rate unless
+    the format cannot carry it. Chapters are resampled once, in the layout task."""
+
+    loudness_target: float | None = -18.0
+    """Integrated loudness the book is brought to, in LUFS; None leaves the level as spoken."""
+
+    true_peak_ceiling: float = -3.0
+    """Highest true peak the book's gain may produce, in dBTP."""
 
     isolate: bool = True
     """Run the engine in a child process of the worker, so that a native crash fails one
@@ -131,6 +164,9 @@ class SpeechAudio:
 
     sample_rate: int
     """Samples per second of ``pcm``."""
+
+    reused: bool = False
+    """True when the audio came from the sentence cache instead of the engine."""
 
     @property
     def samples(self) -> int:
@@ -163,10 +199,11 @@ class ChapterAudio:
     """Chapter title for the marker."""
 
     encoded: bytes
-    """The chapter encoded once, in the output's codec and container (AAC in MP4 for M4B)."""
+    """The chapter encoded once: in the output's codec when the format joins chapters by
+    stream copy (AAC in MP4 for M4B), else as FLAC for the book's single encode."""
 
     suffix: str
-    """File suffix for ``encoded`` (``.m4a``)."""
+    """File suffix for ``encoded`` (``.m4a`` or ``.flac``)."""
 
     sample_rate: int
     """Samples per second of the chapter's audio."""
@@ -180,10 +217,48 @@ class ChapterAudio:
     sentences: tuple[SentenceTiming, ...] = field(default_factory=tuple)
     """Each sentence's start and length inside the chapter, in samples."""
 
+    reused: int = 0
+    """Sentences whose audio came from the sentence cache; the rest were synthesized."""
+
+    gain_db: float = 0.0
+    """Gain applied before the encode, in dB: the book's gain plus any leveling of this chapter."""
+
     @property
     def duration(self) -> float:
         """Decoded length in seconds."""
         return self.samples / self.sample_rate
+
+
+@dataclass(frozen=True)
+class ChapterLayout:
+    """A laid-out chapter before its gain and encode: lossless audio and loudness statistics."""
+
+    index: int
+    """Chapter index (starting at 1)."""
+
+    title: str
+    """Chapter title for the marker."""
+
+    flac: bytes
+    """The chapter's PCM at the output rate as a FLAC file, silences and padding included."""
+
+    sample_rate: int
+    """Samples per second of the chapter's audio, after the one resampling if any."""
+
+    samples: int
+    """Length of the chapter in samples, padding included."""
+
+    padding: int
+    """Silence samples added at the end so the chapter fills whole codec frames."""
+
+    loudness: LoudnessStats
+    """BS.1770 statistics of the chapter, combined with the other chapters' by the gain task."""
+
+    sentences: tuple[SentenceTiming, ...] = ()
+    """Each sentence's start and length inside the chapter, in samples at ``sample_rate``."""
+
+    reused: int = 0
+    """Sentences whose audio came from the sentence cache; the rest were synthesized."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +285,12 @@ class ChapterTiming:
 
     padding: int = 0
     """Silence samples added at the end so the chapter fills whole codec frames."""
+
+    reused: int = 0
+    """Sentences whose audio was reused from the sentence cache or a chapter checkpoint."""
+
+    sentences: tuple[SentenceTiming, ...] = ()
+    """Each sentence's start and length inside the chapter, in samples; captions use them."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +321,12 @@ class ChapterMark:
     padding: int = 0
     """Silence samples added at the chapter's end to fill whole codec frames."""
 
+    reused: int = 0
+    """Sentences whose audio was reused instead of synthesized."""
+
+    sentences: tuple[SentenceTiming, ...] = ()
+    """Each sentence's start and length in samples, counted from the chapter's ``start``."""
+
     @property
     def start_seconds(self) -> float:
         """Marker start in seconds."""
@@ -249,3 +336,14 @@ class ChapterMark:
     def duration(self) -> float:
         """Chapter length in seconds."""
         return self.samples / self.sample_rate
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """Where synthesize tasks look for and store finished sentences."""
+
+    url: str = ""
+    """fsspec URL of the sentence cache; empty disables it."""
+
+    read: bool = True
+    """Reuse entries found there; False (``--fresh``) only writes."""

@@ -20,6 +20,8 @@ def chapter_timing(chapter: ChapterAudio) -> ChapterTiming:
         sentence_count=len(chapter.sentences),
         speech_samples=sum(sentence.length for sentence in chapter.sentences),
         padding=chapter.padding,
+        reused=chapter.reused,
+        sentences=chapter.sentences,
     )
 
 
@@ -49,6 +51,8 @@ def build_timeline(timings: Sequence[ChapterTiming]) -> tuple[ChapterMark, ...]:
                 sentence_count=timing.sentence_count,
                 speech_samples=timing.speech_samples,
                 padding=timing.padding,
+                reused=timing.reused,
+                sentences=timing.sentences,
             )
         )
         start += timing.samples

@@ -9,7 +9,8 @@ from distributed import Client, LocalCluster
 from audiobook.coordinator import _collect_chapters
 from audiobook.progress import Progress
 from graphs.book_graph import compile_book_graph
-from pipeline.records import Book, Chapter, SynthesisSettings
+from pipeline.checkpoints import ChapterCheckpoints
+from pipeline.records import Book, Chapter, ChapterTiming, SynthesisSettings
 from pipeline.text import split_chapter
 
 BOOK = Book(
@@ -44,7 +45,10 @@ def test_compile_book_graph_dependencies() -> None:
     tasks = dict(graph.timeline.__dask_graph__())
     dependencies = {key: get_dependencies(tasks, key) for key in tasks}
 
-    assert dependencies[f"chapter-c001-{token}"] == {f"synthesize-c001-s000{i}-{token}" for i in (1, 2, 3)}
+    assert dependencies[f"layout-c001-{token}"] == {f"synthesize-c001-s000{i}-{token}" for i in (1, 2, 3)}
+    assert dependencies[f"loudness-c001-{token}"] == {f"layout-c001-{token}"}
+    assert dependencies[f"gain-{token}"] == {f"loudness-c001-{token}", f"loudness-c002-{token}"}
+    assert dependencies[f"chapter-c001-{token}"] == {f"layout-c001-{token}", f"gain-{token}"}
     assert dependencies[f"book-{token}"] == {f"timing-c001-{token}", f"timing-c002-{token}"}
     assert dependencies[f"timing-c002-{token}"] == {f"chapter-c002-{token}"}
 
@@ -80,7 +84,9 @@ def test_book_graph_runs_on_in_process_cluster(tmp_path) -> None:
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         with Client(cluster) as client:
-            paths, marks = _collect_chapters(client, graph, BOOK, tmp_path, Progress("g", 4, 2, 60), 0)
+            paths, marks = _collect_chapters(
+                client, graph, BOOK, ChapterCheckpoints(tmp_path), {1: "a", 2: "b"}, Progress("g", 4, 2, 60), 0
+            )
 
     assert [mark.title for mark in marks] == ["One", "Two"]
     assert marks[0].start == 0
@@ -88,3 +94,15 @@ def test_book_graph_runs_on_in_process_cluster(tmp_path) -> None:
     assert [mark.sentence_count for mark in marks] == [3, 1]
     assert sorted(paths) == [1, 2]
     assert all(path.stat().st_size > 1000 for path in paths.values())
+
+
+def test_compile_book_graph_skips_finished_chapters() -> None:
+    kept = ChapterTiming(index=1, title="One", samples=4096, sample_rate=22050, sentence_count=3)
+
+    graph = compile_book_graph(BOOK, sentences_of(BOOK), SETTINGS, finished={1: kept})
+    keys = set(dict(graph.timeline.__dask_graph__()))
+
+    assert [node.key for node in graph.chapters] == [f"chapter-c002-{graph.token}"]
+    assert not any(str(key).startswith("synthesize-c001") for key in keys)
+    assert f"synthesize-c002-s0001-{graph.token}" in keys
+    assert graph.timeline.compute(scheduler="sync")[0].samples == 4096

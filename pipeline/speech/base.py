@@ -51,6 +51,15 @@ class SpeechEngine(abc.ABC):
     def voice_id(self) -> str:
         """Identity of the voice in use, for reports and cache keys."""
 
+    @property
+    def cache_identity(self) -> str:
+        """Everything about the engine that changes its audio, for sentence cache keys.
+
+        Engines whose voice is a file override this to hash the file, so that a model
+        replaced at the same path never reuses old audio.
+        """
+        return f"{self.name}/{self.voice_id}/{self.sample_rate}"
+
     @abc.abstractmethod
     def synthesize(self, text: str) -> bytes:
         """Speak ``text`` and return signed 16-bit little-endian mono PCM.

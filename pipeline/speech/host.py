@@ -36,7 +36,15 @@ def serve(settings: SynthesisSettings, requests: BinaryIO, answers: BinaryIO) ->
     except EngineError as err:
         _send(answers, {"ok": False, "error": str(err)})
         return
-    _send(answers, {"ok": True, "sample_rate": engine.sample_rate, "voice_id": engine.voice_id})
+    _send(
+        answers,
+        {
+            "ok": True,
+            "sample_rate": engine.sample_rate,
+            "voice_id": engine.voice_id,
+            "cache_identity": engine.cache_identity,
+        },
+    )
 
     for line in requests:
         text = json.loads(line)["text"]

@@ -48,6 +48,7 @@ class IsolatedEngine(SpeechEngine):
         self._process: subprocess.Popen[bytes] | None = None
         self._sample_rate = 0
         self._voice_id = ""
+        self._cache_identity = ""
         self._lock = threading.Lock()
         with self._lock:
             self._start()
@@ -60,6 +61,7 @@ class IsolatedEngine(SpeechEngine):
         header = self._read_header("while loading the voice")
         self._sample_rate = int(header["sample_rate"])
         self._voice_id = str(header["voice_id"])
+        self._cache_identity = str(header["cache_identity"])
         logger.info("engine %s started in process %d", self._voice_id, self._process.pid)
 
     def _read_header(self, doing: str) -> dict:
@@ -83,6 +85,10 @@ class IsolatedEngine(SpeechEngine):
     @property
     def voice_id(self) -> str:
         return self._voice_id
+
+    @property
+    def cache_identity(self) -> str:
+        return self._cache_identity
 
     def synthesize(self, text: str) -> bytes:
         with self._lock:

@@ -113,6 +113,17 @@ class PiperEngine(SpeechEngine):
         return f"piper/{self._model_path.stem}"
 
     @property
+    def cache_identity(self) -> str:
+        from importlib.metadata import version
+
+        from pipeline.cache import file_digest
+
+        return (
+            f"piper/{file_digest(self._model_path)}/{file_digest(f'{self._model_path}.json')}"
+            f"/piper-tts {version('piper-tts')}/{self.sample_rate}"
+        )
+
+    @property
     def device(self) -> str:
         """``GPU`` when the ONNX session runs on CUDA, else ``CPU``."""
         providers = self._voice.session.get_providers()
