@@ -53,20 +53,31 @@ AUDIO_NEUTRAL_FIELDS = frozenset({"engine_threads", "use_cuda", "isolate"})
 """SynthesisSettings fields that change how fast audio is made, never the audio."""
 
 
-def graph_token(book: Book, settings: SynthesisSettings) -> str:
-    """Hash the book's text and the settings that shape the audio into eight hex digits.
+def graph_token(
+    book: Book,
+    settings: SynthesisSettings,
+    sentences: Sequence[Sequence[Sentence]] = (),
+    output: str = "",
+) -> str:
+    """Hash the book's text and everything that shapes its audio into eight hex digits.
 
-    The path is not part of it, so a different book under the same file name gets a
-    different token, and the same book moved elsewhere keeps its token.
+    That is the chapter titles and texts, the spoken form of each sentence (which a
+    lexicon changes), the settings that shape the audio, and ``output``, a description
+    of the output format. The path is not part of it, so a different book under the same
+    file name gets a different token, and the same book moved elsewhere keeps its token.
     """
     audio_fields = {
         name: value for name, value in dataclasses.asdict(settings).items()
         if name not in AUDIO_NEUTRAL_FIELDS
     }
     digest = hashlib.sha256(repr(sorted(audio_fields.items())).encode())
+    digest.update(output.encode())
     for chapter in book.chapters:
         digest.update(chapter.title.encode())
         digest.update(chapter.text.encode())
+    for chapter_sentences in sentences:
+        for sentence in chapter_sentences:
+            digest.update(sentence.speech_text.encode() + (b"P" if sentence.paragraph_end else b"S"))
     return digest.hexdigest()[:8]
 
 
@@ -150,7 +161,7 @@ def compile_book_graph(
     if len(sentences) != len(book.chapters):
         raise ValueError(f"{len(book.chapters)} chapters but {len(sentences)} sentence lists")
 
-    token = graph_token(book, settings)
+    token = graph_token(book, settings, sentences)
     chapter_nodes = []
     timing_nodes = []
     batch_nodes = []

@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import unicodedata
 
+from pipeline.normalize import mask_for_segmentation
 from pipeline.records import Chapter, Sentence
 
 logger = logging.getLogger(__name__)
@@ -15,10 +17,17 @@ PYSBD_LANGUAGES = frozenset(
 )
 """Languages pysbd 0.3.4 has rules for; other languages use the English rules."""
 
-CLAUSE_BREAK = re.compile(r"(?<=[,;:\u2014\u2013\u3001\uff0c\uff1b\uff1a)\]])\s*")
-"""A position right after clause punctuation (comma, semicolon, colon, dashes, CJK commas)."""
+CLAUSE_BREAK = re.compile(
+    r"(?<=[,;:\u2014\u2013\u2026\u3001\uff0c\uff1b\uff1a)\]\u300d\u300f\u3011\uff09])\s*"
+)
+"""A position right after clause punctuation (comma, semicolon, colon, dashes, ellipsis, CJK
+commas) or a closing bracket, CJK corner brackets included."""
 
-SPACE_BREAK = re.compile(r"\s+")
+SPACE_BREAK = re.compile(r"[^\S\u00a0\u202f]+")
+"""Whitespace other than no-break spaces, which hold together what is spoken together (``5\u00a0€``)."""
+
+ANY_SPACE_BREAK = re.compile(r"\s+")
+"""Any whitespace, the last choice before a cut inside a word."""
 
 
 @functools.lru_cache(maxsize=32)
@@ -36,10 +45,30 @@ def split_sentences(paragraph: str, language: str) -> list[str]:
     """Split one paragraph into sentences with pysbd.
 
     The returned pieces, concatenated, equal ``paragraph`` except for whitespace at the
-    seams, which is stripped.
+    seams, which is stripped. pysbd segments a copy in which no-break spaces are spaces and
+    title abbreviations (``Dr.``, ``Mlle.``) have no period, so it cannot end a sentence
+    there. Its pieces only choose where to cut, so text that pysbd drops or changes
+    stays in the sentence it belongs to.
     """
-    pieces = _segmenter(language).segment(paragraph)
-    return [piece.strip() for piece in pieces if piece.strip()]
+    masked = mask_for_segmentation(paragraph, language)
+    starts = _piece_starts(masked, _segmenter(language).segment(masked))
+    pieces = (paragraph[start:end].strip() for start, end in zip(starts, starts[1:] + [len(paragraph)]))
+    return [piece for piece in pieces if piece]
+
+
+def _piece_starts(text: str, pieces: list[str]) -> list[int]:
+    """Return where each piece starts in ``text``, skipping pieces that are not found in order."""
+    starts = [0]
+    position = 0
+    for piece in pieces:
+        core = piece.strip()
+        start = text.find(core, position) if core else -1
+        if start < 0:
+            continue
+        if start > starts[-1]:
+            starts.append(start)
+        position = start + len(core)
+    return starts
 
 
 def _cut_at(text: str, pattern: re.Pattern[str], max_chars: int) -> list[str] | None:
@@ -56,21 +85,40 @@ def _cut_at(text: str, pattern: re.Pattern[str], max_chars: int) -> list[str] | 
 def fit_to_limit(sentence: str, max_chars: int) -> list[str]:
     """Split a sentence longer than ``max_chars`` into pieces that fit.
 
-    Pieces end at clause punctuation when there is one in reach, else at a space. Text
-    with no spaces at all (Chinese, Japanese) is cut at ``max_chars``, which never splits
-    a word because such scripts do not mark words with spaces.
+    Pieces end at clause punctuation when there is one in reach, else at a space other
+    than a no-break space, else at any space. Text
+    with no spaces at all (Chinese, Japanese) is cut at ``max_chars``, moved back so that
+    no letter loses its combining marks and no emoji sequence is split.
     """
     pieces: list[str] = []
     rest = sentence.strip()
     while len(rest) > max_chars:
-        halves = _cut_at(rest, CLAUSE_BREAK, max_chars) or _cut_at(rest, SPACE_BREAK, max_chars)
+        halves = (
+            _cut_at(rest, CLAUSE_BREAK, max_chars)
+            or _cut_at(rest, SPACE_BREAK, max_chars)
+            or _cut_at(rest, ANY_SPACE_BREAK, max_chars)
+        )
         if halves is None or not halves[0]:
-            halves = [rest[:max_chars], rest[max_chars:].strip()]
+            cut = _cluster_boundary(rest, max_chars)
+            halves = [rest[:cut], rest[cut:].strip()]
         pieces.append(halves[0])
         rest = halves[1]
     if rest:
         pieces.append(rest)
     return pieces
+
+
+def _cluster_boundary(text: str, limit: int) -> int:
+    """Return the last cut at or before ``limit`` that keeps combining marks and joiners with their letter."""
+    cut = limit
+    while cut > 1 and (
+        unicodedata.category(text[cut]).startswith("M")
+        or text[cut] in "\u200d\ufe0e\ufe0f"
+        or "\U0001f3fb" <= text[cut] <= "\U0001f3ff"
+        or text[cut - 1] == "\u200d"
+    ):
+        cut -= 1
+    return cut if cut > 1 else limit
 
 
 def split_chapter(chapter: Chapter, language: str, max_chars: int) -> tuple[Sentence, ...]:

@@ -24,7 +24,10 @@ Reading policy
   chapter before it.
 * A chapter that holds only headings is merged into the next chapter, and a
   chapter with no text is dropped (see :func:`pipeline.ingest.xhtml.finish_chapters`).
-* A spine document missing from the archive is skipped with a warning.
+* A spine document missing from the archive is skipped with a warning, and a
+  document listed twice in the spine is read once, at its first place.
+* Stylesheets and fonts are never read, so missing ones do not matter. A missing
+  cover image only leaves the book without a cover.
 * Content documents encrypted by ``META-INF/encryption.xml`` mean DRM, and the book
   is rejected. Font obfuscation (IDPF or Adobe) is harmless and ignored.
 """
@@ -32,6 +35,7 @@ Reading policy
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +45,7 @@ from lxml import etree
 
 from pipeline.errors import InvalidBookError
 from pipeline.ingest.archive import CONTAINER_PATH, SafeZip, encrypted_members, find_package_path, resolve_href
-from pipeline.ingest.safexml import parse_xhtml, parse_xml
+from pipeline.ingest.safexml import parse_html_fragment, parse_xhtml, parse_xml
 from pipeline.ingest.xhtml import (
     Anchor,
     ChapterDraft,
@@ -95,6 +99,8 @@ class Package:
     manifest: dict[str, ManifestItem]
     spine: list[tuple[str, bool]]
     ncx_id: str
+    year: str = ""
+    description: str = ""
 
 
 def read_epub(path: str | Path) -> Book:
@@ -128,6 +134,8 @@ def read_epub(path: str | Path) -> Book:
         chapters=chapters,
         cover=cover,
         cover_media_type=cover_type,
+        year=package.year,
+        description=package.description,
     )
 
 
@@ -160,7 +168,21 @@ def _read_package(archive: SafeZip, book: str) -> Package:
         manifest=manifest,
         spine=_read_spine(spine_element),
         ncx_id=spine_element.get("toc", "") if spine_element is not None else "",
+        year=next(iter(_dc_values(metadata, "date")), ""),
+        description=_plain_text(next(iter(_dc_values(metadata, "description")), ""), book, opf_path),
     )
+
+
+def _plain_text(value: str, book: str, opf_path: str) -> str:
+    """Strip the HTML markup that many publishers put, escaped, into ``dc:description``."""
+    if "<" not in value:
+        return value
+    spaced = re.sub(r"(?i)(</(p|div|li|h[1-6])>|<br\s*/?>)", r"\1 ", value)
+    try:
+        fragment = parse_html_fragment(spaced, book, f"the description in {opf_path}")
+    except InvalidBookError:
+        return collapse_whitespace(re.sub(r"<[^>]*>", " ", value))
+    return collapse_whitespace(fragment.text_content())
 
 
 def _child(parent: etree._Element | None, name: str) -> etree._Element | None:
@@ -333,6 +355,8 @@ def _reading_order(package: Package, book: str) -> list[ManifestItem]:
         item = package.manifest.get(idref)
         if item is None:
             logger.warning("spine item %s of %s is not in the manifest; skipping it", idref, book)
+        elif any(document.path == item.path for document in documents):
+            logger.warning("spine item %s (%s) of %s is listed twice; reading it once", idref, item.path, book)
         elif not linear:
             logger.debug("skipping non-linear spine item %s (%s)", idref, item.path)
         elif "nav" in item.properties or item.media_type not in CONTENT_MEDIA_TYPES:

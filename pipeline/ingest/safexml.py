@@ -131,3 +131,26 @@ def _parse_html(data: bytes, book: str, member: str) -> etree._Element:
 
     _reject_parsed_entities(root.getroottree(), book, member)
     return root
+
+
+def parse_html_fragment(text: str, book: str, member: str) -> etree._Element:
+    """Parse a fragment of HTML markup, such as an escaped ``dc:description``, safely.
+
+    Returns a ``div`` element that wraps the fragment. The hardened HTML parser runs
+    without network access or DTD loading.
+
+    Raises
+    ------
+    InvalidBookError
+        When the fragment declares entities or the HTML parser cannot read it.
+    """
+    reject_entity_declarations(text.encode("utf-8"), book, member)
+
+    try:
+        return lxml_html.fragment_fromstring(text, create_parent="div", parser=_html_parser())
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as err:
+        raise InvalidBookError(
+            book,
+            f"{member} contains HTML that cannot be parsed ({err})",
+            "repair the book with an EPUB editor",
+        ) from err

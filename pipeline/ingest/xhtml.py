@@ -20,6 +20,7 @@ What is skipped
   or annotation.
 * Page and line numbers printed in the text, marked with a class in
   :data:`SKIPPED_CLASSES`.
+* Spacer paragraphs that hold only whitespace, soft hyphens or zero-width characters.
 * Elements whose ``epub:type`` is in :data:`SKIPPED_EPUB_TYPES`. These are note
   references, page-break markers, back links, tables of contents and publisher
   boilerplate (cover, title and half-title pages, imprint, colophon, copyright page).
@@ -97,6 +98,9 @@ _WHITESPACE = re.compile(r"[^\S\u00a0\u202f]+")
 
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 
+# Soft hyphens and zero-width characters, which some books use for empty spacer paragraphs.
+_INVISIBLE = re.compile(r"[\s\u00ad\u200b-\u200d\u2060\ufeff]*")
+
 
 @dataclass(frozen=True)
 class Block:
@@ -172,7 +176,7 @@ class _Extractor:
     def flush(self, heading: int = 0) -> None:
         text = collapse_whitespace("".join(self.buffer))
         self.buffer.clear()
-        if text:
+        if text and not _INVISIBLE.fullmatch(text):
             self.output.append(Block(text, heading))
 
     def mark_anchors(self, element: etree._Element) -> None:
