@@ -19,12 +19,61 @@ EXIT_INVALID = 2
 """The input or the options are invalid; nothing was written."""
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""Format of the log lines on stderr."""
+
+HELD_LOGGERS = ("pipeline.ingest",)
+"""Loggers whose records below ERROR wait until the input proves valid (see HeldIngestLog)."""
+
+
+class HeldIngestLog(logging.Handler):
+    """Hold the ingest stage's log records until the book proves readable.
+
+    An invalid book must end the command with the one ``Error:`` line, so :func:`fail`
+    discards the records that a reader logged on the way to rejecting it. A record
+    from any other logger, or the end of the program, first releases the held
+    records to ``target`` in their original order.
+    """
+
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__()
+        self.target = target
+        self.held: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Hold an ingest record, or release the held ones and pass ``record`` on."""
+        if record.name.startswith(HELD_LOGGERS) and record.levelno < logging.ERROR:
+            self.held.append(record)
+            return
+        self.pass_on_held()
+        self.target.handle(record)
+
+    # Not named release(), because logging.Handler.release() unlocks the handler after each emit.
+    def pass_on_held(self) -> None:
+        """Pass the held records on to ``target``."""
+        held, self.held = self.held, []
+        for record in held:
+            self.target.handle(record)
+
+    def discard(self) -> int:
+        """Drop the held records and return how many were warnings."""
+        warnings = sum(record.levelno >= logging.WARNING for record in self.held)
+        self.held = []
+        return warnings
+
+    def close(self) -> None:
+        """Pass the held records on, then close."""
+        self.pass_on_held()
+        super().close()
+
+
 def configure_logging(verbose: bool) -> None:
-    """Send log lines to stderr; ``-v`` shows debug lines and tracebacks."""
+    """Send log lines to stderr; ``-v`` shows debug lines and tracebacks, each as it is logged."""
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter(LOG_FORMAT))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[stream if verbose else HeldIngestLog(stream)],
     )
     if not verbose:
         for noisy in ("distributed", "bokeh", "tornado", "asyncio"):
@@ -44,10 +93,22 @@ class RunFailed(click.ClickException):
 
 
 def fail(err: Exception, verbose: bool, exception_type: type[click.ClickException]) -> NoReturn:
-    """Raise ``exception_type`` with ``err``'s message, logging the traceback under ``-v``."""
+    """Raise ``exception_type`` with ``err``'s message, logging the traceback under ``-v``.
+
+    For :class:`InvalidInput` without ``-v``, the held ingest log records are dropped so
+    that the error is the only line. The message then gives the number of dropped warnings.
+    """
     if verbose:
         logger.exception("%s", err)
-    raise exception_type(str(err)) from err
+        raise exception_type(str(err)) from err
+
+    message = str(err)
+    if issubclass(exception_type, InvalidInput):
+        held_logs = [handler for handler in logging.getLogger().handlers if isinstance(handler, HeldIngestLog)]
+        hidden = sum(handler.discard() for handler in held_logs)
+        if hidden:
+            message += f" (run with -v to see {hidden} earlier warning{'s' if hidden > 1 else ''})"
+    raise exception_type(message) from err
 
 
 @click.group(name="audiobook", context_settings={"help_option_names": ["-h", "--help"]})

@@ -22,7 +22,10 @@ from pipeline.records import CacheSettings, SynthesisSettings
 
 logger = logging.getLogger(__name__)
 
-LEXICON_HELP = "Pronunciation lexicon: a UTF-8 file with one 'word = spoken form' (or tab-separated) entry per line."
+LEXICON_HELP = (
+    "Pronunciation lexicon: a UTF-8 file with one 'word = spoken form' (or tab-separated) entry per line, "
+    "matched as whole words in any letter case."
+)
 ENGINE_HELP = "Speech engine: piper, espeak, or module:Class for an engine of your own. [default: piper]"
 
 

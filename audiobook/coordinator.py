@@ -141,15 +141,18 @@ def prepare_book(
     if not settings.language:
         settings = replace(settings, language=book.language or "en")
 
-    # NOTE: max_chars bounds the printed text; a spoken form with many numbers can be longer.
+    # NOTE: max_chars bounds the printed text. A spoken form full of numbers can be longer.
     max_chars = engine_class(settings.engine).max_chars
     chapters, sentences = [], []
     for chapter in book.chapters:
-        chapter_sentences = tuple(
-            replace(sentence, spoken=spoken) if spoken and spoken != sentence.text else sentence
-            for sentence in split_chapter(chapter, settings.language, max_chars)
-            for spoken in [normalize_for_speech(sentence.text, settings.language, speech_lexicon)]
-        )
+        spoken_sentences = []
+        for sentence in split_chapter(chapter, settings.language, max_chars):
+            spoken = normalize_for_speech(sentence.text, settings.language, speech_lexicon)
+            if spoken and spoken != sentence.text:
+                sentence = replace(sentence, spoken=spoken)
+            spoken_sentences.append(sentence)
+
+        chapter_sentences = tuple(spoken_sentences)
         if chapter_sentences:
             chapters.append(chapter)
             sentences.append(chapter_sentences)
@@ -270,7 +273,7 @@ def build_audiobook(request: BuildRequest, client: Client) -> BuildResult:
         raise OutputExistsError(f"{request.output} already exists; pass --overwrite to replace it")
 
     book, settings, sentences = prepare_book(request.input, request.settings, request.lexicon)
-    checkpoints = ChapterCheckpoints(request.work_root / graph_token(book, settings))
+    checkpoints = ChapterCheckpoints(request.work_root / graph_token(book, settings, sentences))
     if request.fresh:
         shutil.rmtree(checkpoints.folder, ignore_errors=True)
     fingerprints = {
@@ -279,7 +282,7 @@ def build_audiobook(request: BuildRequest, client: Client) -> BuildResult:
     }
     kept = _load_checkpoints(checkpoints, fingerprints, book)
     kept_gain = load_gain_plan(checkpoints.folder) if kept else None
-    if kept and kept_gain is None:
+    if kept and kept_gain is None and settings.loudness_target is not None:
         logger.warning("book %s: finished chapters have no gain plan beside them; rebuilding them", book.title)
         kept = {}
     graph = compile_book_graph(

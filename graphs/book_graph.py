@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -190,6 +191,9 @@ def compile_book_graph(
             dask_key_name=layout_key(chapter.index, token),
         )
 
+    if gain is None and settings.loudness_target is None:
+        # Without a loudness target the gain is 0 dB, so chapters need not wait for each other.
+        gain = GainPlan(target=None, measured=-math.inf, gain_db=0.0)
     gain_node = _gain_node(layouts, settings, book, token) if gain is None else None
     for chapter in book.chapters:
         if chapter.index in finished:

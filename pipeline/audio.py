@@ -1,4 +1,4 @@
-"""Join a chapter's sentence PCM losslessly, lay out its silences, and encode it once."""
+"""Join a chapter's sentence PCM, lay out its silences, measure it, and encode it once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import tempfile
 from collections.abc import Sequence
 
 from pipeline.ffmpeg import run_ffmpeg
+from pipeline.formats import chapter_format, encoder_arguments, get_format, output_rate
+from pipeline.loudness import measure_loudness
 from pipeline.records import (
     SAMPLE_WIDTH_BYTES,
     ChapterAudio,
+    ChapterLayout,
     Sentence,
     SentenceTiming,
     SpeechAudio,
@@ -81,25 +84,126 @@ def lay_out_chapter(
 
 
 def encode_aac(pcm: bytes, sample_rate: int, bitrate: str) -> bytes:
-    """Encode mono PCM to AAC-LC in an MP4 (.m4a) container and return the file's bytes.
+    """Encode mono PCM to AAC-LC in an MP4 (.m4a) container and return the file's bytes."""
+    return _encode_to_file(_pcm_input(sample_rate), pcm, ["-c:a", "aac", "-b:a", bitrate, "-f", "mp4"], ".m4a")
 
-    MP4 needs a seekable output, so the file goes through a temporary file on the
-    worker's local disk, removed before returning.
+
+def _pcm_input(sample_rate: int) -> list[str]:
+    return ["-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0"]
+
+
+def _encode_to_file(inputs: list[str], data: bytes, outputs: list[str], suffix: str) -> bytes:
+    """Run ffmpeg from ``data`` on stdin into a temporary file and return the file's bytes.
+
+    MP4 and FLAC write their headers last, which needs a seekable output, so the file goes
+    through the worker's local disk and is removed before returning.
     """
-    handle, path = tempfile.mkstemp(suffix=".m4a", prefix="chapter-")
+    handle, path = tempfile.mkstemp(suffix=suffix, prefix="chapter-")
     os.close(handle)
     try:
-        run_ffmpeg(
-            [
-                "-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0",
-                "-c:a", "aac", "-b:a", bitrate, "-y", path,
-            ],
-            stdin=pcm,
-        )
+        run_ffmpeg([*inputs, *outputs, "-y", path], stdin=data)
         with open(path, "rb") as encoded:
             return encoded.read()
     finally:
         os.unlink(path)
+
+
+def resample(pcm: bytes, source_rate: int, target_rate: int) -> bytes:
+    """Resample mono 16-bit PCM with ffmpeg's SoX resampler; unchanged when the rates match."""
+    if source_rate == target_rate:
+        return pcm
+    return run_ffmpeg(
+        [*_pcm_input(source_rate), "-af", "aresample=resampler=soxr:precision=28",
+         "-ar", str(target_rate), "-f", "s16le", "-c:a", "pcm_s16le", "-"],
+        stdin=pcm,
+    )
+
+
+def _scale_timings(
+    timings: Sequence[SentenceTiming], source_rate: int, target_rate: int
+) -> tuple[SentenceTiming, ...]:
+    """Convert sentence positions to ``target_rate``, rounded to the nearest sample."""
+    if source_rate == target_rate:
+        return tuple(timings)
+    return tuple(
+        SentenceTiming(
+            timing.index,
+            round(timing.start * target_rate / source_rate),
+            round(timing.length * target_rate / source_rate),
+        )
+        for timing in timings
+    )
+
+
+def build_chapter_layout(
+    index: int,
+    title: str,
+    sentences: Sequence[Sentence],
+    audios: Sequence[SpeechAudio],
+    settings: SynthesisSettings,
+) -> ChapterLayout:
+    """Lay out one chapter at the output rate, measure its loudness and keep it as FLAC.
+
+    The sentences are joined at the voice's rate (see ``lay_out_chapter``), resampled once
+    when the output needs another rate, then padded to whole frames of the output codec.
+    """
+    output = get_format(settings.output_format)
+    pcm, timings, _ = lay_out_chapter(sentences, audios, settings, frame_samples=1)
+    voice_rate = audios[0].sample_rate
+    rate = output_rate(output, settings.sample_rate, voice_rate)
+    pcm = resample(pcm, voice_rate, rate)
+    timings = _scale_timings(timings, voice_rate, rate)
+
+    padding = -(len(pcm) // SAMPLE_WIDTH_BYTES) % output.chapter_frame
+    pcm += bytes(padding * SAMPLE_WIDTH_BYTES)
+    stats = measure_loudness(pcm, rate)
+    flac = _encode_to_file(_pcm_input(rate), pcm, ["-c:a", "flac", "-f", "flac"], ".flac")
+    logger.info(
+        "chapter c%03d %r: laid out %d sentences, %.2f s at %d Hz, %.1f LUFS",
+        index, title, len(sentences), len(pcm) / SAMPLE_WIDTH_BYTES / rate, rate, stats.integrated,
+    )
+    return ChapterLayout(
+        index=index,
+        title=title,
+        flac=flac,
+        sample_rate=rate,
+        samples=len(pcm) // SAMPLE_WIDTH_BYTES,
+        padding=padding,
+        loudness=stats,
+        sentences=timings,
+        reused=sum(audio.reused for audio in audios),
+    )
+
+
+def encode_chapter(layout: ChapterLayout, gain_db: float, settings: SynthesisSettings) -> ChapterAudio:
+    """Apply the book's gain to a laid-out chapter and encode it once.
+
+    Formats joined by stream copy (M4B) get their final codec here; the others get FLAC,
+    which the book's single encode reads.
+    """
+    output = get_format(settings.output_format)
+    target = chapter_format(output)
+    filters = ["-af", f"volume={gain_db:.6f}dB:precision=double"] if gain_db else []
+    outputs = [*filters, *encoder_arguments(target, settings.audio_bitrate), "-f", target.muxer]
+    encoded = _encode_to_file(["-f", "flac", "-i", "pipe:0"], layout.flac, outputs, target.suffix)
+
+    logger.info(
+        "chapter c%03d %r: %+.2f dB, %.2f s, %d bytes of %s",
+        layout.index, layout.title, gain_db, layout.samples / layout.sample_rate,
+        len(encoded), target.encoder,
+    )
+    return ChapterAudio(
+        index=layout.index,
+        title=layout.title,
+        encoded=encoded,
+        suffix=target.suffix,
+        sample_rate=layout.sample_rate,
+        samples=layout.samples,
+        padding=layout.padding,
+        sentences=layout.sentences,
+        reused=layout.reused,
+        gain_db=gain_db,
+    )
 
 
 def build_chapter_audio(
@@ -109,23 +213,6 @@ def build_chapter_audio(
     audios: Sequence[SpeechAudio],
     settings: SynthesisSettings,
 ) -> ChapterAudio:
-    """Lay out and encode one chapter; see ``lay_out_chapter`` for the silences."""
-    pcm, timings, padding = lay_out_chapter(sentences, audios, settings)
-    rate = audios[0].sample_rate
-    encoded = encode_aac(pcm, rate, settings.audio_bitrate)
-    samples = len(pcm) // SAMPLE_WIDTH_BYTES
-
-    logger.info(
-        "chapter c%03d %r: %d sentences, %.2f s, %d bytes of AAC",
-        index, title, len(sentences), samples / rate, len(encoded),
-    )
-    return ChapterAudio(
-        index=index,
-        title=title,
-        encoded=encoded,
-        suffix=".m4a",
-        sample_rate=rate,
-        samples=samples,
-        padding=padding,
-        sentences=timings,
-    )
+    """Lay out and encode one chapter with no gain; see ``lay_out_chapter`` for the silences."""
+    layout = build_chapter_layout(index, title, sentences, audios, settings)
+    return encode_chapter(layout, 0.0, settings)

@@ -38,3 +38,10 @@ class FfmpegError(RuntimeError):
         super().__init__(
             f"ffmpeg failed with exit code {returncode}: {' '.join(command)}\n{tail}"
         )
+
+
+class OutputCheckError(RuntimeError):
+    """The written audiobook does not match what the run produced; it was removed.
+
+    The CLI turns this into exit code 1.
+    """

@@ -79,3 +79,26 @@ def decode_to_pcm(path: str, sample_rate: int | None = None) -> bytes:
     if sample_rate:
         arguments += ["-ar", str(sample_rate)]
     return run_ffmpeg([*arguments, "-f", "s16le", "-c:a", "pcm_s16le", "-"])
+
+
+def describe_input(path: str) -> str:
+    """Return ffmpeg's description of ``path`` (its ``Input #0`` and ``Stream`` lines).
+
+    ffmpeg prints the description on stderr at the ``info`` log level, so this reads the
+    file's first audio stream into the null muxer and returns stderr instead of stdout.
+
+    Raises
+    ------
+    FfmpegError
+        When ffmpeg cannot read ``path``.
+    """
+    command = [
+        ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "info",
+        "-i", path, "-map", "0:a:0", "-c", "copy", "-t", "0", "-f", "null", "-",
+    ]
+    logger.debug("running %s", subprocess.list2cmdline(command))
+    completed = subprocess.run(command, capture_output=True, check=False)
+    stderr = completed.stderr.decode("utf-8", "replace")
+    if completed.returncode != 0:
+        raise FfmpegError(command, completed.returncode, stderr)
+    return stderr

@@ -54,3 +54,22 @@ class SlowEngine(_WrappedEspeak):
     def synthesize(self, text: str) -> bytes:
         time.sleep(float(os.environ.get("SLOW_ENGINE_SECONDS", "0.2")))
         return super().synthesize(text)
+
+
+VOLUME_MARKS = {"Whisper": 0.2, "Murmur": 0.5}
+"""Volume factor of each sentence that contains the word (0.2 is about 14 dB softer).
+VolumeEngine leaves other sentences unchanged."""
+
+
+class VolumeEngine(_WrappedEspeak):
+    """Speak each sentence at a volume chosen by the VOLUME_MARKS word it contains."""
+
+    def synthesize(self, text: str) -> bytes:
+        import numpy as np
+
+        pcm = super().synthesize(text)
+        factor = next((value for word, value in VOLUME_MARKS.items() if word in text), 1.0)
+        if factor == 1.0:
+            return pcm
+        scaled = np.frombuffer(pcm, dtype="<i2").astype(np.float64) * factor
+        return np.round(scaled).astype("<i2").tobytes()
