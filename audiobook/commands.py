@@ -214,8 +214,15 @@ def inspect(
         )
     click.echo(
         f"{len(summary['chapters'])} chapters, {summary['sentence_count']} sentences, "
-        f"{summary['word_count']} words, about {summary['estimated_seconds'] / 3600:.1f} h of audio"
+        f"{summary['word_count']} words, about {format_length(summary['estimated_seconds'])} of audio"
     )
+
+
+def format_length(seconds: float) -> str:
+    """Write a length in minutes below an hour, else in hours."""
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @main.command()

@@ -267,7 +267,7 @@ def _load_library() -> _Library:
             "reinstall it with: pip install --force-reinstall espeakng-loader"
         )
 
-    logger.info(
+    logger.debug(
         "loaded espeak-ng %s from %s with data %s: %d voices at %d Hz",
         version, library_path, used_data_path, len(voices), sample_rate,
     )
