@@ -36,8 +36,8 @@ def ensure_environment() -> None:
         sys.exit(f"dask-audiobook needs Python 3.11 or newer; this is {sys.version.split()[0]}")
 
     stamp = VENV / ".installed-setup-cfg"
-    wanted = hashlib.sha256((ROOT / "setup.cfg").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == wanted and venv_python().exists():
+    expected_hash = hashlib.sha256((ROOT / "setup.cfg").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == expected_hash and venv_python().exists():
         return
 
     if not venv_python().exists():
@@ -47,7 +47,7 @@ def ensure_environment() -> None:
     pip = [str(venv_python()), "-m", "pip", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "--quiet", "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "install", "--quiet", "-e", f"{ROOT}[test]"], check=True)
-    stamp.write_text(wanted)
+    stamp.write_text(expected_hash)
 
 
 def main(arguments: list[str]) -> int:

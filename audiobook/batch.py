@@ -51,7 +51,7 @@ class BookOutcome:
     """Seconds this run spent on the book."""
 
     error: str = ""
-    """Why the book failed; empty otherwise."""
+    """The reason the book failed; empty otherwise."""
 
 
 class BatchLocked(RuntimeError):
@@ -90,7 +90,7 @@ def find_books(inbox: str) -> list[str]:
     """List the URLs of the supported books directly in ``inbox``, sorted by name."""
     fs, root = fsspec.core.url_to_fs(inbox)
     if not fs.isdir(root):
-        raise InvalidBookError(inbox, "the inbox is not a folder", "pass the folder that holds the books")
+        raise InvalidBookError(inbox, "the inbox is not a folder", "pass the folder that contains the books")
     entries = fs.ls(root, detail=True)
     names = sorted(
         entry["name"] for entry in entries
@@ -134,7 +134,7 @@ class Manifest:
         )
 
     def known_invalid(self, output_name: str, digest: str) -> str:
-        """The error of an earlier run if this very source was found invalid; else empty."""
+        """Return the error of an earlier run that found this very source invalid, else an empty string."""
         entry = self.entries.get(output_name) or {}
         return str(entry.get("invalid", "")) if entry.get("source") == digest else ""
 

@@ -51,7 +51,7 @@ def synthesis_settings(
 
 
 def cache_settings(url: str | None, fresh: bool) -> CacheSettings | None:
-    """The sentence cache from ``--cache`` or dask.config; None when it is turned off."""
+    """Return the sentence cache from ``--cache`` or dask.config, or None when it is turned off."""
     from pipeline.cache import default_cache_url
 
     url = setting("cache", url) or default_cache_url()

@@ -96,7 +96,7 @@ class BuildRequest:
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What a finished run produced, for the report."""
+    """The outcome of a finished run, for the report."""
 
     book: Book
     """The parsed book."""

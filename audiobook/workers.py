@@ -14,7 +14,7 @@ from pipeline.records import SynthesisSettings
 logger = logging.getLogger(__name__)
 
 TEST_PHRASE = "This is a test of the speech engine."
-"""What every worker speaks to prove its engines work."""
+"""The phrase every worker speaks to prove that its engines work."""
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,12 @@ class EngineCheck:
     """Length of the spoken test phrase in seconds; 0 on failure."""
 
     error: str = ""
-    """Why the engine failed; empty on success."""
+    """The reason the engine failed; empty on success."""
 
 
 @dataclass(frozen=True)
 class WorkerReport:
-    """What one worker can do."""
+    """The capabilities of one worker."""
 
     address: str
     """The worker's address."""

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BookGraph:
-    """The delayed nodes of one book; only the coordinator holds this."""
+    """The delayed nodes of one book; only the coordinator keeps it."""
 
     token: str
     """Eight hex digits that make the keys unique to this book and these settings."""

@@ -40,9 +40,9 @@ def lay_out_chapter(
 ) -> tuple[bytes, tuple[SentenceTiming, ...], int]:
     """Join sentence PCM with silences into one chapter buffer.
 
-    The layout is: chapter silence, then each sentence followed by the paragraph silence
-    if it ends a paragraph or else the sentence silence (the last sentence gets the
-    chapter silence instead), then zero padding up to a whole number of codec frames.
+    The chapter starts with the chapter silence. Each sentence is followed by the
+    paragraph silence when it ends a paragraph, else by the sentence silence, and the
+    last sentence by the chapter silence. Zero padding then fills the last codec frame.
 
     Returns
     -------

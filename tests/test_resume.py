@@ -67,9 +67,9 @@ def test_rerun_after_killed_coordinator(tmp_path: Path, isolated_cache: Path) ->
     whole = uninterrupted.report["chapters"]
     assert [chapter["title"] for chapter in report["chapters"]] == [chapter["title"] for chapter in whole]
     assert [chapter["sentences"] for chapter in report["chapters"]] == [chapter["sentences"] for chapter in whole]
-    # espeak-ng's length for a sentence shifts by a few samples with what the process spoke
-    # before (measured up to 10), and padding to whole 1024-sample frames can turn that into
-    # up to two frames per chapter, so the lengths are compared within three frames.
+    # espeak-ng's length for a sentence shifts by up to 10 samples (measured) with what the
+    # process spoke before. Padding to whole 1024-sample frames can turn that into two
+    # frames per chapter, so the lengths are compared within three frames.
     for resumed_chapter, whole_chapter in zip(report["chapters"], whole):
         assert abs(resumed_chapter["samples"] - whole_chapter["samples"]) <= 3 * 1024
     assert len(decoded(output)) == report["audio_samples"]
