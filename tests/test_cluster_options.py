@@ -114,3 +114,17 @@ def test_dask_subcommand_runs_audiobook() -> None:
     assert completed.returncode == 0, completed.stderr
     assert "build" in completed.stdout
     assert "workers" in completed.stdout
+
+
+@pytest.mark.slow
+def test_build_writes_performance_report(tmp_path: Path) -> None:
+    book = make_text_book(tmp_path / "book.txt", [("Chapter 1", ["A short run, reported."])])
+    report = tmp_path / "performance.html"
+
+    outcome = build(book, tmp_path / "book.m4b", "--engine", "espeak", "--workers", "1",
+                    "--performance-report", str(report))
+
+    assert outcome.returncode == 0, outcome.stderr
+    assert report.stat().st_size > 10_000
+    assert "synthesize" in report.read_text(errors="replace")
+    assert "Dashboard: http://127.0.0.1:" in outcome.stderr
