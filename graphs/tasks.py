@@ -127,4 +127,4 @@ def plan_book_gain(
 
 def encode_chapter_task(layout: ChapterLayout, plan: GainPlan, settings: SynthesisSettings) -> ChapterAudio:
     """Apply the book's gain plan to a laid-out chapter and encode it once."""
-    return encode_chapter(layout, plan.chapter_gain_db(layout.index), settings)
+    return encode_chapter(layout, plan.chapter_gain_db(layout.index), settings, plan.limit_dbfs)

