@@ -78,6 +78,9 @@ def configure_logging(verbose: bool) -> None:
     if not verbose:
         for noisy in ("distributed", "bokeh", "tornado", "asyncio"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # Bokeh warns about its '*' host pattern even though the dashboard listens on
+        # 127.0.0.1 only; the warning would mislead operators.
+        logging.getLogger("bokeh.server.util").setLevel(logging.ERROR)
 
 
 class InvalidInput(click.ClickException):

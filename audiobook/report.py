@@ -123,4 +123,7 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         json.dump(data, stream, indent=2, ensure_ascii=False)
         stream.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(partial, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
     os.replace(partial, path)
