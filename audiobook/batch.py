@@ -224,7 +224,7 @@ def run_batch(
 
 
 def summarize(inbox: str, outdir: str, outcomes: list[BookOutcome]) -> dict:
-    """The JSON summary of a batch run."""
+    """Build the JSON summary of a batch run."""
     counts = {status: sum(outcome.status == status for outcome in outcomes)
               for status in ("converted", "up-to-date", "skipped", "failed")}
     return {"inbox": inbox, "outdir": outdir, **counts, "books": [asdict(outcome) for outcome in outcomes]}

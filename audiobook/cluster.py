@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ClusterRequest:
-    """Where to run: an existing scheduler, or the shape of an embedded cluster."""
+    """The cluster to run on: an existing scheduler, or the shape of an embedded cluster."""
 
     scheduler: str | None = None
     """Address of a running scheduler (``tcp://HOST:PORT``), or None."""

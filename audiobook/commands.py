@@ -50,6 +50,26 @@ def synthesis_settings(
     )
 
 
+def cluster_request(
+    scheduler: str | None, scheduler_file: Path | None, workers: int | None
+) -> tuple[ClusterRequest, int]:
+    """Merge the cluster options over dask.config; return the request and the engine threads.
+
+    An attached cluster's workers already run one task per core, so each engine call gets
+    one thread there; an embedded cluster divides the cores between its workers.
+    """
+    cluster = ClusterRequest(
+        scheduler=setting("scheduler", scheduler),
+        scheduler_file=str(setting("scheduler-file", scheduler_file) or "") or None,
+        workers=setting("workers", workers),
+        threads_per_worker=int(setting("threads-per-worker")),
+        dashboard_address=str(setting("dashboard-address")),
+    )
+    attached = bool(cluster.scheduler or cluster.scheduler_file)
+    threads = 1 if attached else engine_threads(embedded_workers(cluster), cluster.threads_per_worker)
+    return cluster, threads
+
+
 def cache_settings(url: str | None, fresh: bool) -> CacheSettings | None:
     """Return the sentence cache from ``--cache`` or dask.config, or None when it is turned off."""
     from pipeline.cache import default_cache_url
@@ -111,15 +131,7 @@ def build(
     if not output.parent.is_dir():
         raise InvalidInput(f"output folder {str(output.parent)!r} does not exist; create it first")
 
-    cluster = ClusterRequest(
-        scheduler=setting("scheduler", scheduler),
-        scheduler_file=str(setting("scheduler-file", scheduler_file) or "") or None,
-        workers=setting("workers", workers),
-        threads_per_worker=int(setting("threads-per-worker")),
-        dashboard_address=str(setting("dashboard-address")),
-    )
-    attached = bool(cluster.scheduler or cluster.scheduler_file)
-    threads = 1 if attached else engine_threads(embedded_workers(cluster), cluster.threads_per_worker)
+    cluster, threads = cluster_request(scheduler, scheduler_file, workers)
     request = BuildRequest(
         input=input_path,
         output=output,
@@ -322,15 +334,7 @@ def batch(
     from audiobook.report import write_json
 
     configure_logging(verbose)
-    cluster = ClusterRequest(
-        scheduler=setting("scheduler", scheduler),
-        scheduler_file=str(setting("scheduler-file", scheduler_file) or "") or None,
-        workers=setting("workers", workers),
-        threads_per_worker=int(setting("threads-per-worker")),
-        dashboard_address=str(setting("dashboard-address")),
-    )
-    attached = bool(cluster.scheduler or cluster.scheduler_file)
-    threads = 1 if attached else engine_threads(embedded_workers(cluster), cluster.threads_per_worker)
+    cluster, threads = cluster_request(scheduler, scheduler_file, workers)
     work_root = Path(setting("work-dir") or default_work_root())
     template = BuildRequest(
         input=Path(), output=Path(),

@@ -27,7 +27,7 @@ KEY_VERSION = "1"
 
 
 def default_cache_url() -> str:
-    """The sentence cache in the user's cache folder (``~/.cache/dask-audiobook/sentences`` on Linux)."""
+    """Return the sentence cache in the user's cache folder (``~/.cache/dask-audiobook/sentences`` on Linux)."""
     import platformdirs
 
     return str(Path(platformdirs.user_cache_dir("dask-audiobook")) / "sentences")

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def default_work_root() -> Path:
-    """Folder that holds one work folder per unfinished book (in the user's cache folder)."""
+    """Return the folder that contains one work folder per unfinished book (in the user's cache folder)."""
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("dask-audiobook")) / "work"
@@ -43,7 +43,7 @@ class ChapterCheckpoints:
         self.folder = folder
 
     def media_path(self, index: int, fingerprint: str, suffix: str = ".m4a") -> Path:
-        """Where the audio of chapter ``index`` with ``fingerprint`` is kept."""
+        """Return the path of the kept audio of chapter ``index`` with ``fingerprint``."""
         return self.folder / f"chapter-{index:04d}-{fingerprint}{suffix}"
 
     def _timing_path(self, index: int, fingerprint: str) -> Path:

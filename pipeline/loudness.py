@@ -42,7 +42,7 @@ LIMITER_MAX_REDUCTION_DB = 12.0
 """Most peak reduction the gain plan leaves to the limiter, in dB; past it the gain is lowered."""
 
 LIMITER_MARGIN_DB = 1.0
-"""How far below the true-peak ceiling the limiter holds sample peaks, in dB. ffmpeg's
+"""Distance in dB between the true-peak ceiling and the limiter's sample-peak ceiling. ffmpeg's
 alimiter limits samples, and inter-sample peaks of Piper speech measured 0.3 dB higher."""
 
 LEVELING_TOLERANCE_LU = 1.0

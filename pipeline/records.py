@@ -29,7 +29,7 @@ class Chapter:
     """Readable text of the chapter, one string per paragraph, in reading order."""
 
     source: str = ""
-    """Where the text came from inside the book (a file name or anchor), for messages."""
+    """Origin of the text inside the book (a file name or anchor), for messages."""
 
     @property
     def text(self) -> str:
@@ -176,7 +176,7 @@ class SpeechAudio:
 
 @dataclass(frozen=True)
 class SentenceTiming:
-    """Where a sentence sits inside its chapter's audio."""
+    """Position of a sentence inside its chapter's audio."""
 
     index: int
     """Sentence index within the chapter (starting at 1)."""
@@ -340,7 +340,7 @@ class ChapterMark:
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """Where synthesize tasks look for and store finished sentences."""
+    """Location and mode of the sentence cache that synthesize tasks read and write."""
 
     url: str = ""
     """fsspec URL of the sentence cache; empty disables it."""

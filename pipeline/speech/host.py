@@ -28,7 +28,7 @@ def _send(stream: BinaryIO, header: dict, payload: bytes = b"") -> None:
 
 
 def serve(settings: SynthesisSettings, requests: BinaryIO, answers: BinaryIO) -> None:
-    """Load the engine for ``settings`` and answer requests until stdin closes."""
+    """Load the engine for ``settings`` and serve requests until stdin closes."""
     from pipeline.speech import create_engine
 
     try:
