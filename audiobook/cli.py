@@ -102,7 +102,7 @@ def fail(err: Exception, verbose: bool, exception_type: type[click.ClickExceptio
     that the error is the only line. The message then gives the number of dropped warnings.
     """
     if verbose:
-        logger.exception("%s", err)
+        logger.error("%s", err, exc_info=err)
         raise exception_type(str(err)) from err
 
     message = str(err)
