@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 
 from pipeline.errors import FfmpegError
@@ -79,6 +80,35 @@ def decode_to_pcm(path: str, sample_rate: int | None = None) -> bytes:
     if sample_rate:
         arguments += ["-ar", str(sample_rate)]
     return run_ffmpeg([*arguments, "-f", "s16le", "-c:a", "pcm_s16le", "-"])
+
+
+def count_decoded_bytes(path: str, sample_rate: int | None = None, chunk_bytes: int = 1 << 20) -> int:
+    """Decode ``path`` like ``decode_to_pcm`` and return the PCM's size in bytes.
+
+    The PCM is read from a pipe ``chunk_bytes`` at a time and dropped, so memory stays flat.
+
+    Raises
+    ------
+    FfmpegError
+        When ffmpeg exits with a non-zero status.
+    """
+    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path, "-map", "0:a:0", "-ac", "1"]
+    if sample_rate:
+        command += ["-ar", str(sample_rate)]
+    command += ["-f", "s16le", "-c:a", "pcm_s16le", "-"]
+    logger.debug("running %s", subprocess.list2cmdline(command))
+
+    total = 0
+    with tempfile.TemporaryFile() as stderr, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr) as process:
+        assert process.stdout is not None
+        while chunk := process.stdout.read(chunk_bytes):
+            total += len(chunk)
+        returncode = process.wait()
+
+        if returncode != 0:
+            stderr.seek(0)
+            raise FfmpegError(command, returncode, stderr.read().decode("utf-8", "replace"))
+    return total
 
 
 def describe_input(path: str) -> str:

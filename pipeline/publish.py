@@ -131,6 +131,7 @@ def expected_output(output: OutputFormat, marks: Sequence[ChapterMark], with_cha
         chapters=len(marks) if with_chapters and output.chapters else 0,
         samples=round(samples * decoded_rate / rate),
         tolerance=output.frame_samples * len(marks),
+        mp4=output.muxer == "mp4",
     )
 
 
