@@ -139,7 +139,9 @@ def compile_book_graph(
         ``dask worker --resources GPU=1``; ``submit_book_graph`` applies them. Chapter
         and book nodes need none.
     cache
-        The sentence cache the synthesize nodes read and write, or None.
+        The sentence cache the synthesize nodes read and write, or None. When chapters
+        wait for the book's gain, their layouts keep no audio and the chapter nodes lay
+        them out again from this cache, so the cluster does not hold the whole book.
     finished
         Timings of chapters kept from an earlier run, by chapter index. These chapters
         get no nodes; the book node takes their timings as they are.
@@ -169,6 +171,10 @@ def compile_book_graph(
 
     finished = finished or {}
     layouts: dict[int, Delayed] = {}
+    chapter_sentences_of: dict[int, tuple[Sentence, ...]] = {}
+    # A chapter that waits for the book's gain would hold its FLAC on the cluster until every
+    # chapter is laid out, so with a sentence cache its layout drops the audio instead.
+    drop_audio = gain is None and settings.loudness_target is not None and bool(cache and cache.url)
     for chapter, chapter_sentences in zip(book.chapters, sentences):
         if chapter.index in finished:
             continue
@@ -186,8 +192,9 @@ def compile_book_graph(
             (node, len(chapter_sentences[start : start + batch_size]))
             for node, start in zip(batches, range(0, len(chapter_sentences), batch_size))
         ]
+        chapter_sentences_of[chapter.index] = tuple(chapter_sentences)
         layouts[chapter.index] = dask.delayed(lay_out_chapter_task, pure=True)(
-            chapter.index, chapter.title, tuple(chapter_sentences), batches, settings,
+            chapter.index, chapter.title, tuple(chapter_sentences), batches, settings, drop_audio,
             dask_key_name=layout_key(chapter.index, token),
         )
 
@@ -202,6 +209,7 @@ def compile_book_graph(
 
         chapter_node = dask.delayed(encode_chapter_task, pure=True)(
             layouts[chapter.index], gain_node if gain is None else gain, settings,
+            chapter_sentences_of[chapter.index] if drop_audio else (), cache if drop_audio else None,
             dask_key_name=chapter_key(chapter.index, token),
         )
         chapter_nodes.append(chapter_node)

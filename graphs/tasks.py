@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from collections.abc import Sequence
 
 from pipeline.audio import build_chapter_audio, build_chapter_layout, encode_chapter
 from pipeline.cache import SentenceCache, sentence_key
-from pipeline.errors import EngineError
+from pipeline.errors import CacheError, EngineError
 from pipeline.loudness import GainPlan, LoudnessStats, plan_gain
 from pipeline.records import (
     CacheSettings,
@@ -49,7 +50,10 @@ def synthesize_sentences(
         found = store.get(key) if store and cache.read else None
         if found is not None and found.sample_rate == engine.sample_rate:
             audios.append(
-                SpeechAudio(sentence.chapter_index, sentence.index, found.pcm, found.sample_rate, reused=True)
+                SpeechAudio(
+                    sentence.chapter_index, sentence.index, found.pcm, found.sample_rate,
+                    reused=True, cache_key=key,
+                )
             )
             continue
 
@@ -61,10 +65,12 @@ def synthesize_sentences(
                     f"chapter {sentence.chapter_index} sentence {sentence.index} "
                     f"({sentence.text[:80]!r}): {err}"
                 ) from err
-        if store:
-            _store_quietly(store, key, pcm, engine.sample_rate, sentence)
+        stored = store is not None and _store_quietly(store, key, pcm, engine.sample_rate, sentence)
         audios.append(
-            SpeechAudio(sentence.chapter_index, sentence.index, pcm, engine.sample_rate)
+            SpeechAudio(
+                sentence.chapter_index, sentence.index, pcm, engine.sample_rate,
+                cache_key=key if stored else "",
+            )
         )
         logger.debug(
             "synthesized c%03d-s%04d: %d samples",
@@ -73,8 +79,11 @@ def synthesize_sentences(
     return audios
 
 
-def _store_quietly(store: SentenceCache, key: str, pcm: bytes, rate: int, sentence: Sentence) -> None:
-    """Store a sentence; a cache that cannot be written slows the next run but fails nothing."""
+def _store_quietly(store: SentenceCache, key: str, pcm: bytes, rate: int, sentence: Sentence) -> bool:
+    """Store a sentence and return whether it was stored.
+
+    A cache that cannot be written slows the next run but fails nothing.
+    """
     try:
         store.put(key, pcm, rate)
     except OSError as err:
@@ -82,6 +91,8 @@ def _store_quietly(store: SentenceCache, key: str, pcm: bytes, rate: int, senten
             "cannot store c%03d-s%04d in the sentence cache %s: %s; check its permissions",
             sentence.chapter_index, sentence.index, store.url, err,
         )
+        return False
+    return True
 
 
 def assemble_chapter(
@@ -102,10 +113,53 @@ def lay_out_chapter_task(
     sentences: Sequence[Sentence],
     batches: Sequence[Sequence[SpeechAudio]],
     settings: SynthesisSettings,
+    drop_audio: bool = False,
 ) -> ChapterLayout:
-    """Join a chapter's synthesized batches in sentence order, resample once and measure it."""
+    """Join a chapter's synthesized batches in sentence order, resample once and measure it.
+
+    With ``drop_audio``, when every sentence is in the sentence cache, the layout keeps
+    only the cache keys and leaves ``flac`` empty. A chapter that waits for the book's
+    gain then keeps no audio on the cluster, and ``encode_chapter_task`` lays it out again.
+    """
     audios = [audio for batch in batches for audio in batch]
-    return build_chapter_layout(index, title, sentences, audios, settings)
+    if not drop_audio or not all(audio.cache_key for audio in audios):
+        return build_chapter_layout(index, title, sentences, audios, settings)
+
+    layout = build_chapter_layout(index, title, sentences, audios, settings, keep_audio=False)
+    logger.debug("chapter c%03d %r: measured; its audio is laid out again once the gain is known", index, title)
+    return replace(layout, sentence_keys=tuple(audio.cache_key for audio in audios))
+
+
+def _lay_out_again(
+    layout: ChapterLayout, sentences: Sequence[Sentence], settings: SynthesisSettings, cache: CacheSettings
+) -> ChapterLayout:
+    """Return ``layout`` with its FLAC rebuilt from the sentence cache.
+
+    Raises
+    ------
+    CacheError
+        When an entry is missing from the cache or the rebuilt chapter has another length.
+    """
+    store = SentenceCache(cache.url)
+    audios = []
+    for sentence, key in zip(sentences, layout.sentence_keys, strict=True):
+        found = store.get(key)
+        if found is None:
+            raise CacheError(
+                f"chapter c{layout.index:03d} sentence s{sentence.index:04d}: entry {key} left the "
+                f"sentence cache {cache.url} during the run; do not prune the cache while a book "
+                "builds, and run the build again"
+            )
+        audios.append(SpeechAudio(sentence.chapter_index, sentence.index, found.pcm, found.sample_rate))
+
+    rebuilt = build_chapter_layout(layout.index, layout.title, sentences, audios, settings, loudness=layout.loudness)
+    if rebuilt.samples != layout.samples:
+        raise CacheError(
+            f"chapter c{layout.index:03d}: laid out again from the sentence cache {cache.url} it has "
+            f"{rebuilt.samples} samples instead of {layout.samples}; an entry changed during the run, "
+            "so run the build again"
+        )
+    return replace(layout, flac=rebuilt.flac, sentence_keys=())
 
 
 def chapter_loudness(layout: ChapterLayout) -> tuple[int, LoudnessStats]:
@@ -125,6 +179,20 @@ def plan_book_gain(
     return plan
 
 
-def encode_chapter_task(layout: ChapterLayout, plan: GainPlan, settings: SynthesisSettings) -> ChapterAudio:
-    """Apply the book's gain plan to a laid-out chapter and encode it once."""
+def encode_chapter_task(
+    layout: ChapterLayout,
+    plan: GainPlan,
+    settings: SynthesisSettings,
+    sentences: Sequence[Sentence] = (),
+    cache: CacheSettings | None = None,
+) -> ChapterAudio:
+    """Apply the book's gain plan to a laid-out chapter and encode it once.
+
+    A layout without FLAC (see ``lay_out_chapter_task``) is first laid out again from
+    ``sentences`` and the sentence ``cache``.
+    """
+    if not layout.flac and layout.sentence_keys:
+        if cache is None:
+            raise ValueError(f"chapter c{layout.index:03d} has no audio and no sentence cache to rebuild it from; pass the cache its layout used")
+        layout = _lay_out_again(layout, sentences, settings, cache)
     return encode_chapter(layout, plan.chapter_gain_db(layout.index), settings, plan.limit_dbfs)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from pipeline.ffmpeg import run_ffmpeg
 from pipeline.formats import chapter_format, encoder_arguments, get_format, output_rate
-from pipeline.loudness import integrated_loudness, measure_loudness
+from pipeline.loudness import LoudnessStats, integrated_loudness, measure_loudness
 from pipeline.records import (
     SAMPLE_WIDTH_BYTES,
     ChapterAudio,
@@ -142,11 +142,15 @@ def build_chapter_layout(
     sentences: Sequence[Sentence],
     audios: Sequence[SpeechAudio],
     settings: SynthesisSettings,
+    loudness: LoudnessStats | None = None,
+    keep_audio: bool = True,
 ) -> ChapterLayout:
     """Lay out one chapter at the output rate, measure its loudness and keep it as FLAC.
 
     The sentences are joined at the voice's rate (see ``lay_out_chapter``), resampled once
     when the output needs another rate, then padded to whole frames of the output codec.
+    ``loudness``, when given, is taken as the chapter's statistics instead of measuring.
+    Without ``keep_audio`` the FLAC is not encoded and ``flac`` stays empty.
     """
     output = get_format(settings.output_format)
     pcm, timings, _ = lay_out_chapter(sentences, audios, settings, frame_samples=1)
@@ -157,8 +161,8 @@ def build_chapter_layout(
 
     padding = -(len(pcm) // SAMPLE_WIDTH_BYTES) % output.chapter_frame
     pcm += bytes(padding * SAMPLE_WIDTH_BYTES)
-    stats = measure_loudness(pcm, rate)
-    flac = _encode_to_file(_pcm_input(rate), pcm, ["-c:a", "flac", "-f", "flac"], ".flac")
+    stats = loudness if loudness is not None else measure_loudness(pcm, rate)
+    flac = _encode_to_file(_pcm_input(rate), pcm, ["-c:a", "flac", "-f", "flac"], ".flac") if keep_audio else b""
     logger.info(
         "chapter c%03d %r: laid out %d sentences, %.2f s at %d Hz, %.1f LUFS",
         index, title, len(sentences), len(pcm) / SAMPLE_WIDTH_BYTES / rate, rate, stats.integrated,

@@ -45,3 +45,7 @@ class OutputCheckError(RuntimeError):
 
     The CLI turns this into exit code 1.
     """
+
+
+class CacheError(RuntimeError):
+    """The sentence cache lost or changed an entry that a running build still needs."""

@@ -168,6 +168,9 @@ class SpeechAudio:
     reused: bool = False
     """True when the audio came from the sentence cache instead of the engine."""
 
+    cache_key: str = ""
+    """Key of this audio in the sentence cache; empty when the audio is not stored there."""
+
     @property
     def samples(self) -> int:
         """Length of the audio in samples."""
@@ -259,6 +262,11 @@ class ChapterLayout:
 
     reused: int = 0
     """Sentences whose audio came from the sentence cache; the rest were synthesized."""
+
+    sentence_keys: tuple[str, ...] = ()
+    """Sentence cache keys of the chapter's sentences, in order, or empty.
+
+    The keys are set when ``flac`` is empty. The chapter task then lays the chapter out again from the cache."""
 
 
 @dataclass(frozen=True)
