@@ -13,8 +13,8 @@ Two more sides explain the result and are not part of the ratio. In "demux only"
 reads the same concat list into its null muxer, which costs the demuxing and packet
 handling but writes no file. In "remux of one file", ffmpeg stream-copies the assembled
 book, a single input, into a new MP4. In "full decode", ``pipeline.probe.decoded_samples``
-decodes the assembled book, as the output check after the concatenation does in
-pipeline versions that check the written file.
+decodes the assembled book. The output check does that for formats other than MP4. For
+an M4B it reads the length from the box tables instead (``pipeline.mp4``).
 
 Running the sides alternately and taking medians keeps the page cache equally warm for
 both: after the first round every chapter file is in memory. The last line is the
