@@ -339,7 +339,7 @@ def main() -> None:
          "tool": tool, "old_design": old, "ratio": ratio},
     )
     print(
-        f"ratio tool/old-design drift per hour = {ratio:.5f} "
+        f"ratio tool/old-design drift per hour = {ratio:.2g} "
         f"(tool {tool['drift_ms_per_hour']:.2f} ms/h, old design {old['drift_ms_per_hour']:.1f} ms/h; lower is better)"
     )
 
