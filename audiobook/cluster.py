@@ -74,15 +74,40 @@ def open_client(request: ClusterRequest) -> Iterator[Client]:
         return
 
     workers = embedded_workers(request)
-    with LocalCluster(
+    cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=request.threads_per_worker,
         processes=True,
         host="127.0.0.1",
         dashboard_address=request.dashboard_address,
-    ) as cluster, Client(cluster) as client:
-        logger.info(
-            "embedded cluster: %d worker(s) x %d thread(s), dashboard %s",
-            workers, request.threads_per_worker, client.dashboard_link,
-        )
+    )
+    try:
+        client = Client(cluster)
+    except BaseException:
+        _close_quietly(cluster)
+        raise
+
+    logger.info(
+        "embedded cluster: %d worker(s) x %d thread(s), dashboard %s",
+        workers, request.threads_per_worker, client.dashboard_link,
+    )
+    try:
         yield client
+    finally:
+        _close_quietly(client)
+        _close_quietly(cluster)
+
+
+def _close_quietly(resource: Client | LocalCluster) -> None:
+    """Close the embedded cluster or its client, logging a failure instead of raising it.
+
+    The run's outputs are written by then. Closing can still fail, for example when
+    stopping the workers times out, and that must not turn a finished run into a failed one.
+    """
+    try:
+        resource.close()
+    except Exception as err:  # noqa: BLE001 - any failure to stop is reported, not raised
+        logger.warning(
+            "the embedded cluster's %s did not close cleanly (%s: %s); its processes end with this one",
+            type(resource).__name__, type(err).__name__, err,
+        )

@@ -352,16 +352,18 @@ def batch(
             with open_client(cluster) as client:
                 click.echo(f"Dashboard: {client.dashboard_link}", err=True)
                 outcomes = run_batch(inbox, outdir, template, client, books_in_flight)
+
+                # Printed before the cluster closes, so the summary is out even if closing fails.
+                summary = summarize(inbox, outdir, outcomes)
+                click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+                if summary_path:
+                    write_json(summary, summary_path)
     except BatchLocked as err:
         click.echo(f"{err}; nothing to do (pass --wait to wait for it)", err=True)
         return
     except InvalidBookError as err:
         fail(err, verbose, InvalidInput)
 
-    summary = summarize(inbox, outdir, outcomes)
-    click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
-    if summary_path:
-        write_json(summary, summary_path)
     if summary["failed"]:
         raise RunFailed(f"{summary['failed']} of {len(outcomes)} book(s) failed; see the summary")
 

@@ -34,11 +34,12 @@ def test_batch_converts_good_books_and_reports_broken(tmp_path: Path) -> None:
     fill_inbox(inbox)
 
     first = run_batch(inbox, outdir)
+    assert first.returncode == 1, first.stderr
     summary = json.loads(first.stdout)
     second = run_batch(inbox, outdir)
+    assert second.returncode == 0, second.stderr
     rerun = json.loads(second.stdout)
 
-    assert first.returncode == 1
     assert (summary["converted"], summary["failed"]) == (3, 1)
     failed = [book for book in summary["books"] if book["status"] == "failed"]
     assert failed[0]["input"].endswith("broken.epub")
@@ -47,7 +48,6 @@ def test_batch_converts_good_books_and_reports_broken(tmp_path: Path) -> None:
     assert [marker.title for marker in chapters_of(outdir / "first.m4b")] == ["Opening", "Closing"]
     converted = [book for book in summary["books"] if book["status"] == "converted"]
     assert all(book["audio_seconds"] > 1 and book["wall_time"] > 0 for book in converted)
-    assert second.returncode == 0, second.stderr
     assert rerun["converted"] == 0
     assert (rerun["up-to-date"], rerun["skipped"], rerun["failed"]) == (3, 1, 0)
 

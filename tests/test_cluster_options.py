@@ -52,6 +52,21 @@ def test_embedded_cluster_binds_to_loopback() -> None:
     assert dashboard.startswith("http://127.0.0.1:")
 
 
+def test_cluster_close_failure_logged(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def timing_out(self: LocalCluster, *args: object, **kwargs: object) -> None:
+        original_close(self, *args, **kwargs)
+        raise TimeoutError("workers still stopping after 20 s")
+
+    original_close = LocalCluster.close
+    monkeypatch.setattr(LocalCluster, "close", timing_out)
+
+    with open_client(ClusterRequest(workers=1, dashboard_address="127.0.0.1:0")) as client:
+        total = client.submit(sum, [1, 2, 3]).result()
+
+    assert total == 6
+    assert "LocalCluster did not close cleanly (TimeoutError: workers still stopping after 20 s)" in caplog.text
+
+
 @pytest.mark.slow
 def test_speech_tasks_request_gpu_resource() -> None:
     sentences = [split_chapter(chapter, "en", 400) for chapter in BOOK.chapters]
