@@ -1,9 +1,10 @@
 """Measure 1 against 2 workers, and simulate larger clusters from measured Piper costs.
 
-Part (a) runs ``audiobook build`` of a short excerpt (about ``--minutes`` of audio, cut
-from a real book) with ``--workers 1`` and ``--workers 2``, alternately, and compares the
-median wall times. With one worker the CLI gives Piper 2 intra-op threads; with two
-workers each gets 1, so both use the machine's 2 cores.
+Part (a) runs ``audiobook build`` of an excerpt (about ``--minutes`` of audio, cut from a
+real book) with ``--workers 1`` and ``--workers 2``, alternately, and compares the median
+wall times. With one worker the CLI gives Piper 2 intra-op threads; with two workers each
+gets 1, so both use the machine's 2 cores. A 4-minute excerpt took 12 s on one worker, about
+half of it the start of the CLI, the cluster and the voice, so the default is 15 minutes.
 
 Part (b) predicts larger clusters. It synthesizes a random sample of sentences from
 every book in the corpus with Piper (1 thread, in this process), and fits
@@ -128,8 +129,8 @@ def parse_arguments() -> argparse.Namespace:
         help="Book for part (a). [default: alice-1916-abridged.epub in the corpus]",
     )
     parser.add_argument(
-        "--minutes", type=float, default=4.0,
-        help="Audio of the part (a) excerpt, in minutes, estimated at 15 characters per second. [default: 4]",
+        "--minutes", type=float, default=15.0,
+        help="Audio of the part (a) excerpt, in minutes, estimated at 15 characters per second. [default: 15]",
     )
     parser.add_argument("--rounds", type=int, default=3, help="Part (a): rounds of 1 and 2 workers. [default: 3]")
     parser.add_argument(
