@@ -199,22 +199,25 @@ def audiobook_command(*arguments: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def no_reuse_options() -> tuple[str, ...]:
+def _build_help() -> str:
+    return subprocess.run(audiobook_command("build", "--help"), capture_output=True, text=True, check=True).stdout
+
+
+def no_reuse_options(scratch: Path) -> tuple[str, ...]:
     """Return the ``audiobook build`` options that make a run synthesize every sentence again.
 
     Builds can keep a sentence cache and the finished chapters of earlier runs, and a
-    benchmark that repeats a build must not reuse them. The options are read from
-    ``audiobook build --help``, so a CLI without them gets none.
+    benchmark that repeats a build must not reuse them. The sentence cache stays on, as it
+    is by default, in ``scratch``; ``--fresh`` makes every run write it without reading it.
+    The options are read from ``audiobook build --help``, so a CLI without them gets none.
     """
-    help_text = subprocess.run(
-        audiobook_command("build", "--help"), capture_output=True, text=True, check=True
-    ).stdout
+    help_text = _build_help()
     options: list[str] = []
     if "--cache" in help_text:
-        options += ["--cache", "off"]
+        options += ["--cache", str(scratch / "sentence-cache")]
     if "--fresh" in help_text:
         options.append("--fresh")
-    logger.info("audiobook build runs with %s so that no run reuses earlier audio", options or "no extra options")
+    logger.debug("audiobook build runs with %s so that no run reuses earlier audio", options or "no extra options")
     return tuple(options)
 
 

@@ -180,7 +180,7 @@ def build_with_tool(book_path: Path, settings: SynthesisSettings, scratch: Path)
     report_path = scratch / "tool-report.json"
     command = benchlib.audiobook_command(
         "build", str(book_path), "-o", str(output), "--engine", settings.engine,
-        "--report", str(report_path), *benchlib.no_reuse_options(),
+        "--report", str(report_path), *benchlib.no_reuse_options(scratch),
     )
     wall = benchlib.run_timed(command, scratch / "tool-build.log")
     report = json.loads(report_path.read_text(encoding="utf-8"))

@@ -150,7 +150,7 @@ def run_pipeline(book_path: Path, scratch: Path, round_index: int, workers: int 
     report_path = scratch / "overhead-report.json"
     arguments = [
         "build", str(book_path), "-o", str(output), "--overwrite", "--report", str(report_path),
-        *benchlib.no_reuse_options(),
+        *benchlib.no_reuse_options(scratch),
     ]
     if workers:
         arguments += ["--workers", str(workers)]

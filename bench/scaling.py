@@ -168,7 +168,7 @@ def measure_workers(args: argparse.Namespace, scratch: Path) -> dict[str, object
             report_path = scratch / "scaling-report.json"
             command = benchlib.audiobook_command(
                 "build", str(book_path), "-o", str(output), "--overwrite",
-                "--workers", str(workers), "--report", str(report_path), *benchlib.no_reuse_options(),
+                "--workers", str(workers), "--report", str(report_path), *benchlib.no_reuse_options(scratch),
             )
             wall = benchlib.run_timed(command, scratch / f"scaling-build-{workers}-{round_index}.log")
             report = json.loads(report_path.read_text(encoding="utf-8"))
