@@ -1,11 +1,11 @@
 """Measure the peak memory of one chapter's steps on a worker, for chapters of several lengths.
 
-``bench/memory.py`` measures whole books. This script explains its worker figure: it runs
-the steps a worker runs for one chapter (the layout that only measures, then the layout
-again and the encode with the gain and the limiter, as ``graphs.tasks`` does with the
-sentence cache on) on noise split into 5-second sentences, each length in a fresh process,
-and prints the growth of the process's peak RSS over its RSS before the steps, and the peak
-RSS of its largest ffmpeg child.
+``bench/memory.py`` measures whole books, and this script explains its worker figure. It
+runs a worker's steps for one chapter on noise split into 5-second sentences, as
+``graphs.tasks`` does with the sentence cache on: the layout that only measures, then the
+layout again, the gain, the limiter and the encode. Each length runs in a fresh process.
+The script prints the growth of the process's peak RSS over its RSS before the steps, and
+the peak RSS of its largest ffmpeg child.
 
 Run from the repository root::
 
