@@ -4,8 +4,9 @@
 runs a worker's steps for one chapter on noise split into 5-second sentences, as
 ``graphs.tasks`` does with the sentence cache on: the layout that only measures, then the
 layout again, the gain, the limiter and the encode. Each length runs in a fresh process.
-The script prints the growth of the process's peak RSS over its RSS before the steps, and
-the peak RSS of its largest ffmpeg child.
+The script prints the growth of the process's peak RSS over its peak before the steps. It
+leaves out the ffmpeg children: their ``ru_maxrss`` includes the pages of the Python
+process they were forked from, so it overstates them.
 
 Run from the repository root::
 
@@ -31,7 +32,7 @@ SENTENCE_SECONDS = 5
 
 
 def chapter_peaks(minutes: float, results: multiprocessing.Queue) -> None:
-    """Run one chapter's worker steps and put (RSS growth, largest ffmpeg peak) in MiB on ``results``."""
+    """Run one chapter's worker steps and put the growth of the peak RSS in MiB on ``results``."""
     import numpy as np
 
     from pipeline.audio import build_chapter_layout, encode_chapter
@@ -52,8 +53,7 @@ def chapter_peaks(minutes: float, results: multiprocessing.Queue) -> None:
     encode_chapter(layout, 7.0, settings, -4.0)
 
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    results.put(((after - before) / 1024, children / 1024))
+    results.put((after - before) / 1024)
 
 
 def main() -> None:
@@ -63,16 +63,16 @@ def main() -> None:
     args = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
-    print("| chapter (min) | PCM (MiB) | process peak growth (MiB) | largest ffmpeg peak (MiB) |")
-    print("|---|---|---|---|")
+    print("| chapter (min) | PCM (MiB) | peak growth (MiB) |")
+    print("|---|---|---|")
     for minutes in args.minutes:
         results = context.Queue()
         process = context.Process(target=chapter_peaks, args=(minutes, results))
         process.start()
-        growth, ffmpeg_peak = results.get()
+        growth = results.get()
         process.join()
         pcm_mib = minutes * 60 * SAMPLE_RATE * 2 / 2**20
-        print(f"| {minutes:g} | {pcm_mib:.0f} | {growth:.0f} | {ffmpeg_peak:.0f} |")
+        print(f"| {minutes:g} | {pcm_mib:.0f} | {growth:.0f} |")
 
 
 if __name__ == "__main__":
