@@ -165,11 +165,12 @@ def convert_one(url: str, outdir: str, template: BuildRequest, client: Client, m
     key = settings_key(template)
 
     digest = ""
+    local_book: Path | None = None
     try:
         digest = source_digest(url)
         if manifest.is_current(output_name, digest, key):
             seconds = float(manifest.entries[output_name].get("audio_seconds", 0.0))
-            return BookOutcome(url, "up-to-date", output_url, seconds)
+            return BookOutcome(url, "up-to-date", output_url, round(seconds, 3))
         known_error = manifest.known_invalid(output_name, digest)
         if known_error:
             return BookOutcome(url, "skipped", "", error=f"unchanged since it failed: {known_error}")
@@ -187,16 +188,29 @@ def convert_one(url: str, outdir: str, template: BuildRequest, client: Client, m
         manifest.record(output_name, digest, key, seconds)
         return BookOutcome(url, "converted", output_url, round(seconds, 3), round(time.monotonic() - started, 3))
     except InvalidBookError as err:
-        logger.error("batch: %s is invalid: %s", url, err)
+        message = _name_source(str(err), local_book, url)
+        logger.error("batch: %s is invalid: %s", url, message)
         if digest:
-            manifest.record_invalid(output_name, digest, str(err))
-        return BookOutcome(url, "failed", "", 0.0, round(time.monotonic() - started, 3), str(err))
+            manifest.record_invalid(output_name, digest, message)
+        return BookOutcome(url, "failed", "", 0.0, round(time.monotonic() - started, 3), message)
     except (RunFailedError, EngineError, FfmpegError, OSError) as err:
-        logger.error("batch: %s failed: %s", url, err)
-        return BookOutcome(url, "failed", "", 0.0, round(time.monotonic() - started, 3), str(err))
+        message = _name_source(str(err), local_book, url)
+        logger.error("batch: %s failed: %s", url, message)
+        return BookOutcome(url, "failed", "", 0.0, round(time.monotonic() - started, 3), message)
     except Exception as err:  # one book's bug must not stop the other books
         logger.exception("batch: %s failed unexpectedly", url)
         return BookOutcome(url, "failed", "", 0.0, round(time.monotonic() - started, 3), repr(err))
+
+
+def _name_source(message: str, local_book: Path | None, url: str) -> str:
+    """Return ``message`` with the scratch copy's path replaced by the book's own URL.
+
+    Errors from reading the book name the copy in the temporary folder, which is gone
+    after the run, so the summary and the manifest name the inbox file instead.
+    """
+    if local_book is None:
+        return message
+    return message.replace(str(local_book), url)
 
 
 def _publish(local_output: Path, outdir: str, output_name: str) -> None:

@@ -326,8 +326,9 @@ def batch(
 ) -> None:
     """Convert every book in INBOX that has no up-to-date audiobook in OUTDIR (both fsspec URLs).
 
-    Prints a JSON summary. Exits with 0 when every book is converted or up to date, 1 when
-    any failed, and 0 with a message when another batch into OUTDIR is running.
+    Prints a JSON summary. Exits with 0 when every book is converted, up to date or skipped
+    (invalid and unchanged since it failed), 1 when any failed, and 0 with a message when
+    another batch into OUTDIR is running.
     """
     from audiobook.batch import BatchLocked, batch_lock, run_batch, summarize
     from audiobook.coordinator import BuildRequest

@@ -44,6 +44,8 @@ def test_batch_converts_good_books_and_reports_broken(tmp_path: Path) -> None:
     failed = [book for book in summary["books"] if book["status"] == "failed"]
     assert failed[0]["input"].endswith("broken.epub")
     assert "not a zip" in failed[0]["error"]
+    assert failed[0]["error"].startswith(failed[0]["input"] + ":")
+    assert "audiobook-batch-" not in failed[0]["error"]
     assert sorted(path.name for path in outdir.glob("*.m4b")) == ["first.m4b", "second.m4b", "third.m4b"]
     assert [marker.title for marker in chapters_of(outdir / "first.m4b")] == ["Opening", "Closing"]
     converted = [book for book in summary["books"] if book["status"] == "converted"]
