@@ -132,6 +132,8 @@ def tree_rss(pid: int) -> int:
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return 0
+    # NOTE: a child between fork and exec still maps its parent's pages, so RSS counts them
+    # twice. On a loaded machine that window is longer, and peaks move with the load.
     total = 0
     for process in processes:
         try:
