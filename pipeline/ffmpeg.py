@@ -76,10 +76,15 @@ def run_ffmpeg(
 
 def decode_to_pcm(path: str, sample_rate: int | None = None) -> bytes:
     """Decode any audio file to signed 16-bit mono PCM, honouring the container's edit list."""
+    return run_ffmpeg(_decode_arguments(path, sample_rate))
+
+
+def _decode_arguments(path: str, sample_rate: int | None) -> list[str]:
+    """Return the ffmpeg arguments that decode ``path`` to mono 16-bit PCM on stdout."""
     arguments = ["-i", path, "-map", "0:a:0", "-ac", "1"]
     if sample_rate:
         arguments += ["-ar", str(sample_rate)]
-    return run_ffmpeg([*arguments, "-f", "s16le", "-c:a", "pcm_s16le", "-"])
+    return [*arguments, "-f", "s16le", "-c:a", "pcm_s16le", "-"]
 
 
 def count_decoded_bytes(path: str, sample_rate: int | None = None, chunk_bytes: int = 1 << 20) -> int:
@@ -92,10 +97,7 @@ def count_decoded_bytes(path: str, sample_rate: int | None = None, chunk_bytes: 
     FfmpegError
         When ffmpeg exits with a non-zero status.
     """
-    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", path, "-map", "0:a:0", "-ac", "1"]
-    if sample_rate:
-        command += ["-ar", str(sample_rate)]
-    command += ["-f", "s16le", "-c:a", "pcm_s16le", "-"]
+    command = [ffmpeg_path(), "-hide_banner", "-nostdin", "-loglevel", "error", *_decode_arguments(path, sample_rate)]
     logger.debug("running %s", subprocess.list2cmdline(command))
 
     total = 0

@@ -1,9 +1,9 @@
 """Read the length of an MP4 file's audio track from its box tables, without decoding it.
 
 A 20-hour M4B contains about 1.5 million AAC frames. Decoding them all to count the samples
-took about 68 s and held the whole book's PCM in memory, so the check after writing reads
-the ``mdhd`` duration and the ``elst`` start of the audio track instead, and checks that
-every top-level box ends inside the file.
+took about 68 s and held the whole book's PCM in memory. The check after writing therefore
+reads the ``mdhd`` duration and the ``elst`` start of the audio track, and checks that every
+top-level box ends inside the file.
 """
 
 from __future__ import annotations
@@ -36,25 +36,35 @@ class TrackLength:
     """The track duration minus the decoder delay that the edit list skips."""
 
 
-def _boxes(data: bytes | memoryview, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """Yield ``(type, payload start, box end)`` for each box in ``data[start:end]``."""
+def _box_header(header: bytes, offset: int, end: int) -> tuple[bytes, int, int]:
+    """Return a box's type, header length and total size from the bytes at its start.
+
+    ``header`` holds up to 16 bytes from ``offset``; ``end`` is where the enclosing space
+    ends, which a size of 0 extends the box to.
+    """
+    size, kind = struct.unpack_from(">I4s", header)
+    header_size = HEADER_BYTES
+    if size == 1 and len(header) >= 16:
+        (size,) = struct.unpack_from(">Q", header, HEADER_BYTES)
+        header_size = 16
+    elif size == 0:
+        size = end - offset
+    return kind, header_size, size
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """Yield the type, payload start and end of each box in ``data[start:end]``."""
     offset = start
     while offset + HEADER_BYTES <= end:
-        size, kind = struct.unpack_from(">I4s", data, offset)
-        header = HEADER_BYTES
-        if size == 1:
-            (size,) = struct.unpack_from(">Q", data, offset + HEADER_BYTES)
-            header += 8
-        elif size == 0:
-            size = end - offset
-        if size < header or offset + size > end:
+        kind, header_size, size = _box_header(data[offset : offset + 16], offset, end)
+        if size < header_size or offset + size > end:
             raise ValueError(f"box {kind!r} at byte {offset} has an invalid size {size}")
-        yield kind, offset + header, offset + size
+        yield kind, offset + header_size, offset + size
         offset += size
 
 
 def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    """Return ``(payload start, box end)`` of the first ``kind`` box in ``data[start:end]``."""
+    """Return the payload start and end of the first ``kind`` box in ``data[start:end]``."""
     for found, payload, box_end in _boxes(data, start, end):
         if found == kind:
             return payload, box_end
@@ -80,13 +90,7 @@ def _read_moov(path: Path) -> bytes:
             if len(header) < HEADER_BYTES:
                 raise OutputCheckError(f"{path}: {file_size - offset} stray bytes at the end; the file is cut short")
 
-            size, kind = struct.unpack_from(">I4s", header)
-            header_size = HEADER_BYTES
-            if size == 1 and len(header) == 16:
-                (size,) = struct.unpack_from(">Q", header, HEADER_BYTES)
-                header_size = 16
-            elif size == 0:
-                size = file_size - offset
+            kind, header_size, size = _box_header(header, offset, file_size)
             if size < header_size or offset + size > file_size:
                 raise OutputCheckError(
                     f"{path}: box {kind.decode('latin-1')!r} at byte {offset} needs {size} bytes "

@@ -44,12 +44,12 @@ def test_lay_out_chapter_keeps_audio_without_cache() -> None:
 def test_encode_chapter_rebuilds_dropped_audio(tmp_path: Path) -> None:
     cache = CacheSettings(url=str(tmp_path / "sentences"))
     sentences, dropped = laid_out(cache, drop_audio=True)
-    _, kept = laid_out(cache, drop_audio=False)
+    _, with_audio = laid_out(cache, drop_audio=False)
 
     rebuilt = encode_chapter_task(dropped, PLAN, SETTINGS, sentences, cache)
-    direct = encode_chapter_task(kept, PLAN, SETTINGS)
+    direct = encode_chapter_task(with_audio, PLAN, SETTINGS)
 
-    assert kept.samples == dropped.samples
+    assert with_audio.samples == dropped.samples
     assert rebuilt.samples == direct.samples == dropped.samples
     assert rebuilt.sentences == direct.sentences
     assert rebuilt.gain_db == 3.0
