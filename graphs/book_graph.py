@@ -140,8 +140,9 @@ def compile_book_graph(
         and book nodes need none.
     cache
         The sentence cache the synthesize nodes read and write, or None. When chapters
-        wait for the book's gain, their layouts keep no audio and the chapter nodes lay
-        them out again from this cache, so the cluster does not hold the whole book.
+        wait for the book's gain and the cache is read (not ``--fresh``), their layouts
+        keep no audio and the chapter nodes lay them out again from this cache, so the
+        cluster does not hold the whole book.
     finished
         Timings of chapters kept from an earlier run, by chapter index. These chapters
         get no nodes; the book node takes their timings as they are.
@@ -172,9 +173,11 @@ def compile_book_graph(
     finished = finished or {}
     layouts: dict[int, Delayed] = {}
     chapter_sentences_of: dict[int, tuple[Sentence, ...]] = {}
-    # A chapter that waits for the book's gain would hold its FLAC on the cluster until every
-    # chapter is laid out, so with a sentence cache its layout drops the audio instead.
-    drop_audio = gain is None and settings.loudness_target is not None and bool(cache and cache.url)
+    # With a sentence cache a layout drops its audio, so chapters waiting for the gain hold none.
+    # --fresh replaces entries, and a repeated sentence's entry could then differ from the take measured.
+    drop_audio = (
+        gain is None and settings.loudness_target is not None and bool(cache and cache.url and cache.read)
+    )
     for chapter, chapter_sentences in zip(book.chapters, sentences):
         if chapter.index in finished:
             continue

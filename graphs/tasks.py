@@ -8,7 +8,7 @@ from dataclasses import replace
 from collections.abc import Sequence
 
 from pipeline.audio import build_chapter_audio, build_chapter_layout, encode_chapter
-from pipeline.cache import SentenceCache, sentence_key
+from pipeline.cache import CachedSpeech, SentenceCache, sentence_key
 from pipeline.errors import CacheError, EngineError
 from pipeline.loudness import GainPlan, LoudnessStats, plan_gain
 from pipeline.records import (
@@ -65,11 +65,17 @@ def synthesize_sentences(
                     f"chapter {sentence.chapter_index} sentence {sentence.index} "
                     f"({sentence.text[:80]!r}): {err}"
                 ) from err
-        stored = store is not None and _store_quietly(store, key, pcm, engine.sample_rate, sentence)
+        stored = _store_quietly(store, key, pcm, engine.sample_rate, sentence, replace=not cache.read) if store else None
+        if stored is not None and stored.pcm != pcm:
+            logger.debug(
+                "c%03d-s%04d: another task stored this sentence first; using its take",
+                sentence.chapter_index, sentence.index,
+            )
+            pcm = stored.pcm
         audios.append(
             SpeechAudio(
                 sentence.chapter_index, sentence.index, pcm, engine.sample_rate,
-                cache_key=key if stored else "",
+                cache_key=key if stored is not None else "",
             )
         )
         logger.debug(
@@ -79,20 +85,22 @@ def synthesize_sentences(
     return audios
 
 
-def _store_quietly(store: SentenceCache, key: str, pcm: bytes, rate: int, sentence: Sentence) -> bool:
-    """Store a sentence and return whether it was stored.
+def _store_quietly(
+    store: SentenceCache, key: str, pcm: bytes, rate: int, sentence: Sentence, replace: bool
+) -> CachedSpeech | None:
+    """Store a sentence and return the entry the cache holds for it, or None when it cannot.
 
-    A cache that cannot be written slows the next run but fails nothing.
+    A cache that cannot be written slows the next run but fails nothing. Without
+    ``replace`` an entry that another task stored first is returned (see ``SentenceCache.put``).
     """
     try:
-        store.put(key, pcm, rate)
+        return store.put(key, pcm, rate, replace=replace)
     except OSError as err:
         logger.warning(
             "cannot store c%03d-s%04d in the sentence cache %s: %s; check its permissions",
             sentence.chapter_index, sentence.index, store.url, err,
         )
-        return False
-    return True
+        return None
 
 
 def assemble_chapter(

@@ -99,18 +99,54 @@ class SentenceCache:
         (sample_rate,) = struct.unpack("<I", data[4:8])
         return CachedSpeech(data[8:], sample_rate)
 
-    def put(self, key: str, pcm: bytes, sample_rate: int) -> None:
-        """Store an entry atomically; an existing entry is replaced."""
+    def put(self, key: str, pcm: bytes, sample_rate: int, replace: bool = True) -> CachedSpeech:
+        """Store an entry atomically and return the entry the cache now holds for ``key``.
+
+        With ``replace`` an existing entry is overwritten. Without it a sound entry that is
+        already there wins and is returned instead of ``pcm``: two tasks that speak the same
+        sentence then both use the one stored entry, so a chapter laid out again from the
+        cache matches the audio it was measured on. The two takes can differ: two takes of
+        one sentence from espeak-ng differed by up to 430 samples here.
+        """
+        entry = CachedSpeech(pcm, sample_rate)
+        if not replace:
+            found = self.get(key)
+            if found is not None and found.sample_rate == sample_rate:
+                logger.debug("sentence cache entry %s is already stored; using it", key)
+                return found
+
         data = ENTRY_MAGIC + struct.pack("<I", sample_rate) + pcm
         path = self._path(key)
-        if isinstance(self.fs, LocalFileSystem):
-            self.fs.makedirs(os.path.dirname(path), exist_ok=True)
-            partial = f"{path}.{uuid.uuid4().hex}.partial"
-            with open(partial, "wb") as entry:
-                entry.write(data)
-            os.replace(partial, path)
-        else:
+        if not isinstance(self.fs, LocalFileSystem):
+            # NOTE: object stores get a check and then a PUT, so two writers of one key at the
+            # same moment both store and the later one wins; a chapter laid out from the
+            # earlier take then fails its length check and the build asks for a rerun.
             self.fs.pipe_file(path, data)
+            return entry
+
+        self.fs.makedirs(os.path.dirname(path), exist_ok=True)
+        partial = f"{path}.{uuid.uuid4().hex}.partial"
+        with open(partial, "wb") as handle:
+            handle.write(data)
+        if replace:
+            os.replace(partial, path)
+            return entry
+        try:
+            # A hard link publishes the entry only if no other writer got there first.
+            os.link(partial, path)
+        except FileExistsError:
+            found = self.get(key)
+            if found is not None:
+                os.unlink(partial)
+                return found
+            os.replace(partial, path)
+            return entry
+        except OSError:
+            # Some file systems (FAT, some network shares) have no hard links.
+            os.replace(partial, path)
+            return entry
+        os.unlink(partial)
+        return entry
 
     def prune(self, older_than: float) -> tuple[int, int]:
         """Delete entries not written for ``older_than`` seconds; return (entries, bytes) removed."""

@@ -92,3 +92,35 @@ def test_checkpoints_round_trip(tmp_path: Path) -> None:
     assert media.read_bytes() == b"encoded"
     assert loaded == (timing, media)
     assert checkpoints.load(3, chapter_fingerprint("Three", [Sentence(1, 1, "Changed.")])) is None
+
+
+def test_cache_put_keeps_first_entry(tmp_path: Path) -> None:
+    cache = SentenceCache(str(tmp_path))
+    key = "cd" * 32
+    cache.put(key, b"\x01\x00" * 3, 22050)
+
+    kept = cache.put(key, b"\x02\x00" * 5, 22050, replace=False)
+
+    assert kept.pcm == b"\x01\x00" * 3
+    assert cache.get(key).pcm == b"\x01\x00" * 3
+    assert [path.name for path in (tmp_path / "cd").iterdir()] == [f"{key}.pcm"]
+
+
+def test_cache_put_replaces_by_default(tmp_path: Path) -> None:
+    cache = SentenceCache(str(tmp_path))
+    key = "cd" * 32
+    cache.put(key, b"\x01\x00" * 3, 22050)
+
+    stored = cache.put(key, b"\x02\x00" * 5, 22050)
+
+    assert stored.pcm == b"\x02\x00" * 5
+    assert cache.get(key).pcm == b"\x02\x00" * 5
+
+
+def test_cache_put_new_entry_in_memory() -> None:
+    cache = SentenceCache("memory://audiobook-test-cache-first")
+
+    stored = cache.put("ef" * 32, b"\x03\x00" * 2, 16000, replace=False)
+
+    assert stored.pcm == b"\x03\x00" * 2
+    assert cache.get("ef" * 32).sample_rate == 16000

@@ -10,7 +10,7 @@ from audiobook.coordinator import _collect_chapters
 from audiobook.progress import Progress
 from graphs.book_graph import compile_book_graph
 from pipeline.checkpoints import ChapterCheckpoints
-from pipeline.records import Book, Chapter, ChapterTiming, SynthesisSettings
+from pipeline.records import Book, CacheSettings, Chapter, ChapterTiming, SynthesisSettings
 from pipeline.text import split_chapter
 
 BOOK = Book(
@@ -62,6 +62,17 @@ def test_compile_book_graph_batches() -> None:
         (f"synthesize-c001-s0003-{token}", 1),
         (f"synthesize-c002-s0001-{token}", 1),
     ]
+
+
+@pytest.mark.parametrize(("read", "drops"), [(True, True), (False, False)])
+def test_layout_drops_audio_when_cache_read(read: bool, drops: bool) -> None:
+    cache = CacheSettings(url="/tmp/audiobook-graph-test-cache", read=read)
+    graph = compile_book_graph(BOOK, sentences_of(BOOK), SETTINGS, cache=cache)
+    tasks = dict(graph.timeline.__dask_graph__())
+
+    layout = tasks[f"layout-c001-{graph.token}"]
+
+    assert layout.args[-1] is drops
 
 
 def test_compile_book_graph_token_follows_settings() -> None:

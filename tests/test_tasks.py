@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from graphs.tasks import encode_chapter_task, lay_out_chapter_task, synthesize_sentences
+from pipeline.cache import SentenceCache, sentence_key
 from pipeline.errors import CacheError
+from pipeline.speech import load_engine
 from pipeline.loudness import GainPlan
 from pipeline.records import CacheSettings, Chapter, SynthesisSettings
 from pipeline.text import split_chapter
@@ -64,3 +66,41 @@ def test_encode_chapter_missing_cache_entry(tmp_path: Path) -> None:
 
     with pytest.raises(CacheError, match=rf"chapter c001 sentence s0002: entry {second} left the sentence cache"):
         encode_chapter_task(dropped, PLAN, SETTINGS, sentences, cache)
+
+
+def test_synthesize_adopts_first_stored_take(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fault injection: another task stores the same sentence while this one synthesizes it.
+    cache = CacheSettings(url=str(tmp_path / "sentences"))
+    store = SentenceCache(cache.url)
+    sentences = split_chapter(CHAPTER, "en", 400)[:1]
+    engine = load_engine(SETTINGS)
+    key = sentence_key(sentences[0], SETTINGS, engine.cache_identity)
+    other_take = b"\x07\x00" * 4410
+    real_synthesize = engine.synthesize
+
+    def synthesize_after_other_task(text: str) -> bytes:
+        pcm = real_synthesize(text)
+        store.put(key, other_take, engine.sample_rate)
+        return pcm
+
+    monkeypatch.setattr(engine, "synthesize", synthesize_after_other_task)
+    (audio,) = synthesize_sentences(sentences, SETTINGS, cache)
+
+    assert audio.pcm == other_take
+    assert audio.cache_key == key
+    assert not audio.reused
+    assert store.get(key).pcm == other_take
+
+
+def test_synthesize_fresh_replaces_cached_entry(tmp_path: Path) -> None:
+    cache = CacheSettings(url=str(tmp_path / "sentences"), read=False)
+    store = SentenceCache(cache.url)
+    sentences = split_chapter(CHAPTER, "en", 400)[:1]
+    engine = load_engine(SETTINGS)
+    key = sentence_key(sentences[0], SETTINGS, engine.cache_identity)
+    store.put(key, b"\x07\x00" * 4410, engine.sample_rate)
+
+    (audio,) = synthesize_sentences(sentences, SETTINGS, cache)
+
+    assert audio.pcm != b"\x07\x00" * 4410
+    assert store.get(key).pcm == audio.pcm
