@@ -95,6 +95,7 @@ def cache_settings(url: str | None, fresh: bool) -> CacheSettings | None:
 @click.option("--performance-report", type=click.Path(path_type=Path), help="Write Dask's performance report of the run to this HTML file.")
 @click.option("--cache", "cache_url", help="fsspec URL of the sentence cache (file://, s3://, memory://); 'off' disables it. [default: the user's cache folder]")
 @click.option("--fresh", is_flag=True, help="Ignore finished chapters and cached sentences of earlier runs, and synthesize everything.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the finished chapters of unfinished books. [default: the user's cache folder]")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of the run to this file.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging and tracebacks.")
@@ -114,6 +115,7 @@ def build(
     performance_report: Path | None,
     cache_url: str | None,
     fresh: bool,
+    work_dir: Path | None,
     report_path: Path | None,
     overwrite: bool,
     verbose: bool,
@@ -143,7 +145,7 @@ def build(
         speech_resources={"GPU": 1} if gpu else None,
         lexicon=lexicon,
         cache=cache_settings(cache_url, fresh),
-        work_root=Path(setting("work-dir") or default_work_root()),
+        work_root=Path(setting("work-dir", work_dir) or default_work_root()),
         fresh=fresh,
         split_chapters=choice.split_chapters,
         captions=choice.captions,

@@ -104,3 +104,28 @@ def test_build_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert outcome.returncode == 0, outcome.stderr
     leftovers = sorted(path.name for path in tmp_path.iterdir())
     assert leftovers == ["book.epub", "book.m4b", "book.report.json"]
+
+
+def test_build_repeated_lines_from_cache(tmp_path: Path) -> None:
+    # Repeated lines are spoken by several tasks at once; the cache keeps one take of each,
+    # and the chapters laid out again from it must match the audio they were measured on.
+    refrain = "Weialala leia. Wallala leialala."
+    chapters = [
+        (f"Song {number}", tuple(f"{refrain} The river sweats oil and tar, verse {number}.{line}. {refrain}" for line in range(3)))
+        for number in (1, 2, 3)
+    ]
+    book = make_epub(tmp_path / "songs.epub", chapters)
+    work_dir = tmp_path / "work"
+
+    outcome = build(
+        book, tmp_path / "songs.m4b", "--engine", "espeak", "--workers", "2",
+        "--cache", str(tmp_path / "sentences"), "--work-dir", str(work_dir),
+    )
+
+    assert outcome.returncode == 0, outcome.stderr
+    report = outcome.report
+    assert [chapter["title"] for chapter in report["chapters"]] == ["Song 1", "Song 2", "Song 3"]
+    assert report["sentences_synthesized"] + report["sentences_reused"] == report["total_sentences"]
+    assert len(decoded(tmp_path / "songs.m4b")) == report["audio_samples"]
+    assert work_dir.is_dir()
+    assert list(work_dir.iterdir()) == []
