@@ -204,18 +204,23 @@ def _build_help() -> str:
 
 
 def no_reuse_options(scratch: Path) -> tuple[str, ...]:
-    """Return the ``audiobook build`` options that make a run synthesize every sentence again.
+    """Return the ``audiobook build`` options that make one run synthesize every sentence.
 
-    Builds can keep a sentence cache and the finished chapters of earlier runs, and a
-    benchmark that repeats a build must not reuse them. The sentence cache stays on, as it
-    is by default, in ``scratch``; ``--fresh`` makes every run write it without reading it.
+    Builds keep a sentence cache and the finished chapters of earlier runs, and a
+    benchmark that repeats a build must not reuse them. Each call gives a new, empty
+    sentence cache and work folder under ``scratch``, so the run takes the default path
+    (cache on and read, chapters laid out again from it) with nothing to reuse.
+    ``--fresh`` would not do: it keeps every chapter's audio until the gain is known.
     The options are read from ``audiobook build --help``, so a CLI without them gets none.
     """
     help_text = _build_help()
+    run_folder = Path(tempfile.mkdtemp(prefix="no-reuse-", dir=scratch))
     options: list[str] = []
     if "--cache" in help_text:
-        options += ["--cache", str(scratch / "sentence-cache")]
-    if "--fresh" in help_text:
+        options += ["--cache", str(run_folder / "sentences")]
+    if "--work-dir" in help_text:
+        options += ["--work-dir", str(run_folder / "work")]
+    elif "--fresh" in help_text:
         options.append("--fresh")
     logger.debug("audiobook build runs with %s so that no run reuses earlier audio", options or "no extra options")
     return tuple(options)

@@ -6,7 +6,7 @@ characters per second. Both take the chapters of pride-and-prejudice.txt and the
 moby-dick.epub in order, starting again from the first when they run out. For each book it starts a
 fresh ``dask scheduler`` and one ``dask worker --no-nanny`` on 127.0.0.1, runs
 ``audiobook build --scheduler-file ... --engine espeak`` against them with a new sentence
-cache in the run's folder and ``--fresh`` (the cache is on by default, and nothing of an
+cache and work folder in the run's folder (the cache is on by default, and nothing of an
 earlier run is reused), and polls with psutil every ``--interval`` seconds:
 
 * coordinator: the ``audiobook build`` process and all its child processes (ffmpeg);
@@ -205,8 +205,9 @@ def measure_book(name: str, book_path: Path, scratch: Path, args: argparse.Names
             "build", str(book_path), "-o", str(output), "--engine", "espeak",
             "--scheduler-file", str(scheduler_file), "--report", str(report_path),
             # The sentence cache is on by default, and with it chapters that wait for the
-            # book's gain hold no audio. A new cache per run keeps that without reuse.
-            "--cache", str(run_dir / "sentences"), "--fresh",
+            # book's gain hold no audio. A new cache and work folder per run keep that
+            # path without reuse; --fresh would keep every chapter's audio instead.
+            "--cache", str(run_dir / "sentences"), "--work-dir", str(run_dir / "work"),
         )
         started = time.perf_counter()
         with (run_dir / "build.log").open("wb") as log:
