@@ -105,8 +105,8 @@ class SentenceCache:
         With ``replace`` an existing entry is overwritten. Without it a sound entry that is
         already there wins and is returned instead of ``pcm``: two tasks that speak the same
         sentence then both use the one stored entry, so a chapter laid out again from the
-        cache matches the audio it was measured on. The two takes can differ: two takes of
-        one sentence from espeak-ng differed by up to 430 samples here.
+        cache matches the audio it was measured on. The takes can differ: espeak-ng takes of
+        one sentence differed by up to 430 samples in the project's measurements.
         """
         entry = CachedSpeech(pcm, sample_rate)
         if not replace:
@@ -136,7 +136,7 @@ class SentenceCache:
             os.link(partial, path)
         except FileExistsError:
             found = self.get(key)
-            if found is not None:
+            if found is not None and found.sample_rate == sample_rate:
                 os.unlink(partial)
                 return found
             os.replace(partial, path)
