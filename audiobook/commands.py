@@ -95,7 +95,7 @@ def cache_settings(url: str | None, fresh: bool) -> CacheSettings | None:
 @click.option("--performance-report", type=click.Path(path_type=Path), help="Write Dask's performance report of the run to this HTML file.")
 @click.option("--cache", "cache_url", help="fsspec URL of the sentence cache (file://, s3://, memory://); 'off' disables it. [default: the user's cache folder]")
 @click.option("--fresh", is_flag=True, help="Ignore finished chapters and cached sentences of earlier runs, and synthesize everything.")
-@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), help="Folder for the finished chapters of unfinished books. [default: the user's cache folder]")
+@click.option("--work-dir", type=click.Path(path_type=Path), help="Folder for the finished chapters of unfinished books. [default: the user's cache folder]")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write a JSON report of the run to this file.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging and tracebacks.")
@@ -180,6 +180,8 @@ def _check_request(request, verbose: bool) -> None:  # noqa: ANN001
 
     if request.output.exists() and not request.overwrite:
         fail(OutputExistsError(f"{request.output} already exists; pass --overwrite to replace it"), verbose, InvalidInput)
+    if request.work_root.exists() and not request.work_root.is_dir():
+        fail(InvalidInput(f"work folder {str(request.work_root)!r} is a file; give --work-dir a folder"), verbose, InvalidInput)
     try:
         if request.lexicon:
             load_lexicon(request.lexicon)

@@ -103,7 +103,7 @@ class SentenceCache:
         """Store an entry atomically and return the entry the cache now holds for ``key``.
 
         With ``replace`` an existing entry is overwritten. Without it a sound entry that is
-        already there wins and is returned instead of ``pcm``: two tasks that speak the same
+        already there wins and is returned instead of ``pcm``. Two tasks that speak the same
         sentence then both use the one stored entry, so a chapter laid out again from the
         cache matches the audio it was measured on. The takes can differ: espeak-ng takes of
         one sentence differed by up to 430 samples in the project's measurements.
@@ -118,9 +118,9 @@ class SentenceCache:
         data = ENTRY_MAGIC + struct.pack("<I", sample_rate) + pcm
         path = self._path(key)
         if not isinstance(self.fs, LocalFileSystem):
-            # NOTE: object stores get a check and then a PUT, so two writers of one key at the
-            # same moment both store and the later one wins; a chapter laid out from the
-            # earlier take then fails its length check and the build asks for a rerun.
+            # NOTE: object stores get a check and then a PUT, so of two writers of one key at the
+            # same moment the later one wins. A chapter laid out from the earlier take then
+            # fails its length check with a CacheError that says to run the build again.
             self.fs.pipe_file(path, data)
             return entry
 

@@ -107,8 +107,8 @@ def test_build_leaves_no_temporary_files(tmp_path: Path) -> None:
 
 
 def test_build_repeated_lines_from_cache(tmp_path: Path) -> None:
-    # Repeated lines are spoken by several tasks at once; the cache keeps one take of each,
-    # and the chapters laid out again from it must match the audio they were measured on.
+    # Several tasks speak the repeated lines at once. The cache keeps one take of each, so the
+    # chapters laid out again from it must match the audio they were measured on.
     refrain = "Weialala leia. Wallala leialala."
     chapters = [
         (f"Song {number}", tuple(f"{refrain} The river sweats oil and tar, verse {number}.{line}. {refrain}" for line in range(3)))
@@ -129,3 +129,16 @@ def test_build_repeated_lines_from_cache(tmp_path: Path) -> None:
     assert len(decoded(tmp_path / "songs.m4b")) == report["audio_samples"]
     assert work_dir.is_dir()
     assert list(work_dir.iterdir()) == []
+
+
+def test_build_rejects_file_as_work_dir(tmp_path: Path) -> None:
+    book = make_epub(tmp_path / "book.epub", CHAPTERS)
+    not_a_folder = tmp_path / "work.txt"
+    not_a_folder.write_text("notes")
+
+    outcome = build(book, tmp_path / "book.m4b", "--engine", "espeak", "--work-dir", str(not_a_folder))
+
+    assert outcome.returncode == 2
+    assert outcome.stderr.strip().splitlines() == [f"Error: work folder {str(not_a_folder)!r} is a file; give --work-dir a folder"]
+    assert not (tmp_path / "book.m4b").exists()
+    assert not_a_folder.read_text() == "notes"
