@@ -72,7 +72,7 @@ def test_speech_tasks_request_gpu_resource() -> None:
     sentences = [split_chapter(chapter, "en", 400) for chapter in BOOK.chapters]
     graph = compile_book_graph(BOOK, sentences, SynthesisSettings(), speech_resources={"GPU": 1})
 
-    with LocalCluster(n_workers=1, processes=False, dashboard_address=None, resources={"GPU": 1}) as cluster:
+    with LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0", resources={"GPU": 1}) as cluster:
         with Client(cluster) as client:
             futures = submit_book_graph(client, graph, retries=0)
             wait([*futures.chapters, *futures.batches])

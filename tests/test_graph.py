@@ -93,7 +93,7 @@ def test_compile_book_graph_rejects_zero_batch() -> None:
 def test_book_graph_runs_on_in_process_cluster(tmp_path) -> None:
     graph = compile_book_graph(BOOK, sentences_of(BOOK), SETTINGS, batch_size=2)
 
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address="127.0.0.1:0") as cluster:
         with Client(cluster) as client:
             paths, marks = _collect_chapters(
                 client, graph, BOOK, ChapterCheckpoints(tmp_path), {1: "a", 2: "b"}, Progress("g", 4, 2, 60), 0
