@@ -16,6 +16,10 @@ book, a single input, into a new MP4. In "full decode", ``pipeline.probe.decoded
 decodes the assembled book. The output check does that for formats other than MP4. For
 an M4B it reads the length from the box tables instead (``pipeline.mp4``).
 
+After the rounds, one more assembly, not timed, polls the peak RSS of this process and
+of its ffmpeg children every 50 ms. It shows how much memory the end of a build takes on
+the coordinator.
+
 Running the sides alternately and taking medians keeps the page cache equally warm for
 both: after the first round every chapter file is in memory. The last line is the
 median assembly time over the median copy time. Target: at most 3.
@@ -37,6 +41,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -163,8 +168,46 @@ def check_output(output: Path, chapters: int) -> None:
         raise SystemExit(f"the assembled book has {len(probed)} chapter markers, expected {chapters}")
 
 
-def run_rounds(args: argparse.Namespace, paths: list[Path], marks: list[ChapterMark], scratch: Path) -> dict[str, list[float]]:
-    """Alternate assembly and copy for ``args.rounds`` rounds, removing each output afterwards."""
+def measure_assembly_memory(paths: list[Path], marks: list[ChapterMark], book: Book, work_dir: Path) -> dict[str, int]:
+    """Assemble once more, untimed, and return peak RSS in bytes of this process and of its children.
+
+    The children are the ffmpeg processes that concatenate the chapters and add the tags,
+    polled every 50 ms. The figure explains the coordinator's memory at the end of a build.
+    """
+    import psutil
+
+    this_process = psutil.Process()
+    peaks = {"python": this_process.memory_info().rss, "python before": this_process.memory_info().rss, "ffmpeg": 0}
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            children_rss = 0
+            for child in this_process.children(recursive=True):
+                try:
+                    children_rss += child.memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+            peaks["ffmpeg"] = max(peaks["ffmpeg"], children_rss)
+            peaks["python"] = max(peaks["python"], this_process.memory_info().rss)
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    time_assembly(paths, marks, book, work_dir)
+    done.set()
+    poller.join()
+    (work_dir / "assembled.m4b").unlink()
+    return peaks
+
+
+def run_rounds(
+    args: argparse.Namespace, paths: list[Path], marks: list[ChapterMark], scratch: Path
+) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """Alternate assembly and copy for ``args.rounds`` rounds, removing each output afterwards.
+
+    Returns the times of every side and the peak RSS of one more, untimed assembly.
+    """
     book = Book(path="generated", title="Assembly benchmark", authors=("benchmark",), language="en", chapters=())
     work_dir = scratch / "assembly"
     copy_dir = scratch / "copy"
@@ -192,7 +235,13 @@ def run_rounds(args: argparse.Namespace, paths: list[Path], marks: list[ChapterM
             "round %d/%d: assembly %.2f s, copy %.2f s",
             round_index, args.rounds, times["assembly"][-1], times["copy"][-1],
         )
-    return times
+
+    memory = measure_assembly_memory(paths, marks, book, work_dir)
+    logger.info(
+        "assembly memory: ffmpeg children peak %d MiB, this process %d MiB (%d MiB before)",
+        memory["ffmpeg"] >> 20, memory["python"] >> 20, memory["python before"] >> 20,
+    )
+    return times, memory
 
 
 def main() -> None:
@@ -206,7 +255,7 @@ def main() -> None:
         chapter_dir.mkdir()
         paths = generate_chapters(chapter_dir, lengths, args.seed, args.bitrate)
         total_bytes = sum(path.stat().st_size for path in paths)
-        times = run_rounds(args, paths, chapter_marks(lengths), scratch)
+        times, memory = run_rounds(args, paths, chapter_marks(lengths), scratch)
 
     medians = {side: benchlib.median(values) for side, values in times.items()}
     ratio = medians["assembly"] / medians["copy"]
@@ -221,6 +270,10 @@ def main() -> None:
             for side, values in times.items()
         ],
     ))
+    print(
+        f"assembly peak RSS: ffmpeg {memory['ffmpeg'] / 2**20:.0f} MiB, "
+        f"Python {memory['python'] / 2**20:.0f} MiB ({memory['python before'] / 2**20:.0f} MiB before)"
+    )
 
     benchlib.write_result(
         args.output_dir,
@@ -231,6 +284,7 @@ def main() -> None:
             "total_bytes": total_bytes,
             "aac_packets": packets,
             "times": times,
+            "peak_rss_bytes": memory,
             "ratio": round(ratio, 3),
             "target": TARGET,
         },
