@@ -109,18 +109,15 @@ class SentenceCache:
         one sentence differed by up to 430 samples in the project's measurements.
         """
         entry = CachedSpeech(pcm, sample_rate)
-        if not replace:
-            found = self.get(key)
-            if found is not None and found.sample_rate == sample_rate:
-                logger.debug("sentence cache entry %s is already stored; using it", key)
-                return found
-
         data = ENTRY_MAGIC + struct.pack("<I", sample_rate) + pcm
         path = self._path(key)
         if not isinstance(self.fs, LocalFileSystem):
             # NOTE: object stores get a check and then a PUT, so of two writers of one key at the
             # same moment the later one wins. A chapter laid out from the earlier take then
-            # fails its length check with a CacheError that says to run the build again.
+            # fails its length check, and the build stops with a CacheError until it is rerun.
+            stored = None if replace else self._usable_entry(key, sample_rate)
+            if stored is not None:
+                return stored
             self.fs.pipe_file(path, data)
             return entry
 
@@ -128,25 +125,32 @@ class SentenceCache:
         partial = f"{path}.{uuid.uuid4().hex}.partial"
         with open(partial, "wb") as handle:
             handle.write(data)
-        if replace:
-            os.replace(partial, path)
-            return entry
-        try:
-            # A hard link publishes the entry only if no other writer got there first.
-            os.link(partial, path)
-        except FileExistsError:
-            found = self.get(key)
-            if found is not None and found.sample_rate == sample_rate:
+
+        if not replace:
+            try:
+                # A hard link publishes the entry only if no other writer got there first.
+                os.link(partial, path)
+            except FileExistsError:
+                stored = self._usable_entry(key, sample_rate)
+                if stored is not None:
+                    os.unlink(partial)
+                    return stored
+            except OSError:
+                # Some file systems (FAT, some network shares) have no hard links.
+                pass
+            else:
                 os.unlink(partial)
-                return found
-            os.replace(partial, path)
-            return entry
-        except OSError:
-            # Some file systems (FAT, some network shares) have no hard links.
-            os.replace(partial, path)
-            return entry
-        os.unlink(partial)
+                return entry
+        os.replace(partial, path)
         return entry
+
+    def _usable_entry(self, key: str, sample_rate: int) -> CachedSpeech | None:
+        """Return the sound entry for ``key`` at ``sample_rate``, or None."""
+        found = self.get(key)
+        if found is None or found.sample_rate != sample_rate:
+            return None
+        logger.debug("sentence cache entry %s is already stored; using it", key)
+        return found
 
     def prune(self, older_than: float) -> tuple[int, int]:
         """Delete entries not written for ``older_than`` seconds; return (entries, bytes) removed."""

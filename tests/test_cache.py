@@ -99,9 +99,9 @@ def test_cache_put_keeps_first_entry(tmp_path: Path) -> None:
     key = "cd" * 32
     cache.put(key, b"\x01\x00" * 3, 22050)
 
-    kept = cache.put(key, b"\x02\x00" * 5, 22050, replace=False)
+    stored = cache.put(key, b"\x02\x00" * 5, 22050, replace=False)
 
-    assert kept.pcm == b"\x01\x00" * 3
+    assert stored.pcm == b"\x01\x00" * 3
     assert cache.get(key).pcm == b"\x01\x00" * 3
     assert [path.name for path in (tmp_path / "cd").iterdir()] == [f"{key}.pcm"]
 
@@ -124,3 +124,14 @@ def test_cache_put_new_entry_in_memory() -> None:
 
     assert stored.pcm == b"\x03\x00" * 2
     assert cache.get("ef" * 32).sample_rate == 16000
+
+
+def test_cache_put_new_entry_without_replace(tmp_path: Path) -> None:
+    cache = SentenceCache(str(tmp_path))
+    key = "ab" * 32
+
+    stored = cache.put(key, b"\x04\x00" * 6, 22050, replace=False)
+
+    assert stored.pcm == b"\x04\x00" * 6
+    assert cache.get(key).pcm == b"\x04\x00" * 6
+    assert [path.name for path in (tmp_path / "ab").iterdir()] == [f"{key}.pcm"]
