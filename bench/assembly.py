@@ -41,7 +41,6 @@ import logging
 import os
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -174,31 +173,17 @@ def measure_assembly_memory(paths: list[Path], marks: list[ChapterMark], book: B
     The children are the ffmpeg processes that concatenate the chapters and add the tags,
     polled every 50 ms. The figure explains the coordinator's memory at the end of a build.
     """
-    import psutil
+    sampler = benchlib.PeakSampler(0.05)
+    sampler.watch("python", os.getpid(), scope="process")
+    sampler.watch("ffmpeg", os.getpid(), scope="children")
+    before = benchlib.tree_rss(os.getpid(), scope="process")
 
-    this_process = psutil.Process()
-    peaks = {"python": this_process.memory_info().rss, "python before": this_process.memory_info().rss, "ffmpeg": 0}
-    done = threading.Event()
-
-    def poll() -> None:
-        while not done.is_set():
-            children_rss = 0
-            for child in this_process.children(recursive=True):
-                try:
-                    children_rss += child.memory_info().rss
-                except psutil.NoSuchProcess:
-                    continue
-            peaks["ffmpeg"] = max(peaks["ffmpeg"], children_rss)
-            peaks["python"] = max(peaks["python"], this_process.memory_info().rss)
-            time.sleep(0.05)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
+    sampler.start()
     time_assembly(paths, marks, book, work_dir)
-    done.set()
-    poller.join()
+    sampler.stop()
+
     (work_dir / "assembled.m4b").unlink()
-    return peaks
+    return {**sampler.peaks, "python before": before}
 
 
 def run_rounds(

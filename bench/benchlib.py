@@ -20,10 +20,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from pipeline.records import Book, Chapter, Sentence
 
@@ -145,6 +148,65 @@ def machine_info() -> dict[str, object]:
     }
 
 
+class PeakSampler:
+    """Poll processes in a background thread and keep the peak summed RSS of each watched set."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._watched: dict[str, tuple[int, str]] = {}
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def watch(self, name: str, pid: int, scope: str = "tree") -> None:
+        """Add the process ``pid`` under ``name``.
+
+        ``scope`` is "tree" for the process and its descendants, "process" for it alone,
+        or "children" for its descendants alone.
+        """
+        if scope not in ("tree", "process", "children"):
+            raise ValueError(f"scope must be 'tree', 'process' or 'children', got {scope!r}")
+        self._watched[name] = (pid, scope)
+        self.peaks.setdefault(name, 0)
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling and wait for the last poll."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, (pid, scope) in list(self._watched.items()):
+                self.peaks[name] = max(self.peaks[name], tree_rss(pid, scope))
+            time.sleep(self._interval)
+
+
+def tree_rss(pid: int, scope: str = "tree") -> int:
+    """Return the summed RSS in bytes of ``pid`` and its descendants, or 0 once it has exited.
+
+    ``scope`` "process" counts ``pid`` alone and "children" its descendants alone.
+    """
+    try:
+        root = psutil.Process(pid)
+        children = root.children(recursive=True) if scope != "process" else []
+    except psutil.NoSuchProcess:
+        return 0
+    processes = children if scope == "children" else [root, *children]
+    # NOTE: a child between fork and exec still maps its parent's pages, so RSS counts them
+    # twice. On a loaded machine that window is longer, and peaks move with the load.
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
 def write_result(output_dir: Path, name: str, result: dict[str, object]) -> Path:
     """Write ``result`` with the machine description to ``output_dir/NAME.json``."""
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -206,11 +268,11 @@ def _build_help() -> str:
 def no_reuse_options(scratch: Path) -> tuple[str, ...]:
     """Return the ``audiobook build`` options that make one run synthesize every sentence.
 
-    Builds keep a sentence cache and the finished chapters of earlier runs, and a
-    benchmark that repeats a build must not reuse them. Each call gives a new, empty
-    sentence cache and work folder under ``scratch``, so the run takes the default path
+    Builds keep a sentence cache and the finished chapters of earlier runs. A benchmark
+    that repeats a build must not reuse them, so each call gives a new, empty
+    sentence cache and work folder under ``scratch``. The run then takes the default path
     (cache on and read, chapters laid out again from it) with nothing to reuse.
-    ``--fresh`` would not do: it keeps every chapter's audio until the gain is known.
+    ``--fresh`` would not do, because it keeps every chapter's audio until the gain is known.
     The options are read from ``audiobook build --help``, so a CLI without them gets none.
     """
     help_text = _build_help()

@@ -35,13 +35,10 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import psutil
 
 import benchlib
 from audiobook.coordinator import prepare_book
@@ -92,55 +89,6 @@ def cycle_chapters(chapters: list[Chapter], target_chars: int) -> list[Chapter]:
         chosen.append(chapter)
         total += len(chapter.text)
     return chosen
-
-
-class PeakSampler:
-    """Poll process trees in a background thread and keep each tree's peak summed RSS."""
-
-    def __init__(self, interval: float) -> None:
-        self._interval = interval
-        self._roots: dict[str, int] = {}
-        self.peaks: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def watch(self, name: str, pid: int) -> None:
-        """Add the process ``pid`` and its descendants under ``name``."""
-        self._roots[name] = pid
-        self.peaks.setdefault(name, 0)
-
-    def start(self) -> None:
-        """Start polling."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop polling and wait for the last poll."""
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for name, pid in list(self._roots.items()):
-                self.peaks[name] = max(self.peaks[name], tree_rss(pid))
-            time.sleep(self._interval)
-
-
-def tree_rss(pid: int) -> int:
-    """Return the summed RSS in bytes of ``pid`` and its descendants, or 0 once it has exited."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    # NOTE: a child between fork and exec still maps its parent's pages, so RSS counts them
-    # twice. On a loaded machine that window is longer, and peaks move with the load.
-    total = 0
-    for process in processes:
-        try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-    return total
 
 
 def wait_for_file(path: Path, timeout: float) -> None:
@@ -197,7 +145,7 @@ def measure_book(name: str, book_path: Path, scratch: Path, args: argparse.Names
     report_path = run_dir / "report.json"
 
     with dask_pair(run_dir, args.nthreads) as (scheduler_file, scheduler, worker):
-        sampler = PeakSampler(args.interval)
+        sampler = benchlib.PeakSampler(args.interval)
         sampler.watch("scheduler", scheduler.pid)
         sampler.watch("worker", worker.pid)
         sampler.start()
@@ -206,7 +154,7 @@ def measure_book(name: str, book_path: Path, scratch: Path, args: argparse.Names
             "--scheduler-file", str(scheduler_file), "--report", str(report_path),
             # The sentence cache is on by default, and with it chapters that wait for the
             # book's gain hold no audio. A new cache and work folder per run keep that
-            # path without reuse; --fresh would keep every chapter's audio instead.
+            # path without reuse. --fresh would keep every chapter's audio instead.
             "--cache", str(run_dir / "sentences"), "--work-dir", str(run_dir / "work"),
         )
         started = time.perf_counter()
